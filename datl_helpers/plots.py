@@ -1,0 +1,137 @@
+"""Figures the notebooks draw (matplotlib and seaborn). Each function returns its Figure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def as_image_grid(x: torch.Tensor, ncol: int) -> np.ndarray:
+    """uint8 images N x 3 x H x W as one H*rows x W*ncol x 3 array (1-pixel white gutters)."""
+    from torchvision.utils import make_grid
+
+    grid = make_grid(x.float() / 255.0, nrow=ncol, padding=1, pad_value=1.0)
+    return grid.permute(1, 2, 0).clamp(0, 1).numpy()
+
+
+def show_images(x: torch.Tensor, ncol: int = 10, title: str | None = None, scale: float = 0.6):
+    """A grid of uint8 images."""
+    plt = _plt()
+    rows = max(1, int(np.ceil(len(x) / ncol)))
+    fig, ax = plt.subplots(figsize=(ncol * scale + 0.4, rows * scale + 0.6))
+    ax.imshow(as_image_grid(x, ncol), interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def domain_gallery(examples: Mapping[str, torch.Tensor], ncol: int = 10, scale: float = 0.6):
+    """One row block per domain, e.g. the output of :func:`datl_helpers.widgets.examples_per_class`."""
+    plt = _plt()
+    names = list(examples)
+    heights = [max(1, int(np.ceil(len(examples[n]) / ncol))) for n in names]
+    fig, axes = plt.subplots(
+        len(names), 1, figsize=(ncol * scale + 1.2, sum(heights) * scale + 0.4 * len(names)),
+        gridspec_kw={"height_ratios": heights}, squeeze=False,
+    )
+    for ax, name in zip(axes[:, 0], names):
+        ax.imshow(as_image_grid(examples[name], ncol), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def pixel_histograms(stats: Mapping[str, np.ndarray], bins: int = 32):
+    """Histogram of pixel brightness for every domain (``stats``: name -> brightness samples in [0, 1])."""
+    import pandas as pd
+    import seaborn as sns
+
+    plt = _plt()
+    frame = pd.concat(
+        [pd.DataFrame({"brightness": v, "domain": k}) for k, v in stats.items()], ignore_index=True
+    )
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    sns.histplot(frame, x="brightness", hue="domain", bins=bins, stat="density", common_norm=False,
+                 element="step", fill=False, ax=ax)
+    ax.set_title("pixel brightness by domain")
+    fig.tight_layout()
+    return fig
+
+
+def embedding_scatter(
+    points: np.ndarray, hue: Sequence, title: str = "", style: Sequence | None = None, legend_title: str = ""
+):
+    """A 2-D embedding (N x 2) coloured by ``hue`` (for example the domain of each point)."""
+    import seaborn as sns
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    sns.scatterplot(x=points[:, 0], y=points[:, 1], hue=list(hue), style=None if style is None else list(style),
+                    s=12, alpha=0.7, linewidth=0, ax=ax)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title)
+    ax.legend(title=legend_title, fontsize=8, markerscale=1.5, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmap(cm: np.ndarray, title: str = "confusion matrix", normalize: bool = True):
+    """A confusion matrix (rows: true class, columns: predicted class) as a heatmap."""
+    import seaborn as sns
+
+    plt = _plt()
+    cm = np.asarray(cm, dtype=float)
+    shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    sns.heatmap(shown, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", cbar=False,
+                annot_kws={"fontsize": 7}, ax=ax, vmin=0, vmax=1 if normalize else None)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def bar_by_domain(values: Mapping[str, float], title: str, ylabel: str = "accuracy", reference: float | None = None):
+    """One bar per domain, with its value written on it."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    names = list(values)
+    bars = ax.bar(names, [values[n] for n in names], color=["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"][: len(names)])
+    for bar, name in zip(bars, names):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.01, f"{values[name]:.1%}", ha="center", fontsize=9)
+    if reference is not None:
+        ax.axhline(reference, color="grey", ls="--", lw=1)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def history_curves(history, keys: Sequence[str] = ("train_loss", "val_loss"), title: str = ""):
+    """Per-epoch curves of a :class:`datl_helpers.train.History`."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for key in keys:
+        values = history[key]
+        if values:
+            ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=key)
+    ax.set_xlabel("epoch")
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,271 @@
+"""The training loop, written out: fit, evaluate, predict.
+
+Data stay uint8 tensors on the training device and are batched by index, so a step does no
+per-sample Python or PIL work: ``x[idx] -> float in [0, 1] -> (augment) -> model``. The model holds
+its own input normalisation (see :class:`datl_helpers.models.Normalize`).
+
+The device is chosen once with :func:`resolve_device` and passed down.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from datl_helpers.data import to_float
+from datl_helpers.errors import DeviceError
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> cuda, then mps, then cpu; an explicit device that is not there is an error."""
+    name = str(name)
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError(
+            f"DEVICE={name!r}, but this machine has no CUDA GPU that torch can use; "
+            'use DEVICE="auto" or "cpu"'
+        )
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError('DEVICE="mps", but Apple MPS is not available here; use "auto" or "cpu"')
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"unknown device {name!r}; use 'auto', 'cpu', 'cuda' or 'mps'") from None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) so a run can be repeated."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def quiet() -> bool:
+    """Progress bars are off in CI and when ``DATL_QUIET`` is set."""
+    return bool(os.environ.get("CI") or os.environ.get("DATL_QUIET"))
+
+
+@dataclass
+class History:
+    """One record (a dict of metrics) per epoch, plus the wall time of the whole run."""
+
+    records: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __getitem__(self, key: str) -> list:
+        return [r[key] for r in self.records if key in r]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def last(self) -> dict:
+        return self.records[-1] if self.records else {}
+
+    def best(self, key: str = "val_accuracy") -> dict:
+        """The record with the highest ``key``."""
+        scored = [r for r in self.records if key in r]
+        if not scored:
+            raise KeyError(f"no epoch recorded {key!r}; recorded keys: {sorted(self.last)}")
+        return max(scored, key=lambda r: r[key])
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.records)
+
+
+def index_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Endless batches of indices into ``range(n)``: a fresh permutation each pass, no short batch
+    unless ``n < batch_size`` (then every batch is the whole set, shuffled)."""
+    while True:
+        perm = torch.randperm(n, generator=generator)
+        if n <= batch_size:
+            yield perm
+            continue
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield perm[start : start + batch_size]
+
+
+def _prepare(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return x.to(device, non_blocking=True)
+
+
+def _batch(x_u8: torch.Tensor, idx: torch.Tensor, transform: Transform | None) -> torch.Tensor:
+    xb = to_float(x_u8[idx])
+    if transform is not None:
+        xb = transform(xb)
+    return xb.contiguous(memory_format=torch.channels_last)
+
+
+def make_optimizer(
+    params, name: str = "adamw", lr: float = 1e-3, weight_decay: float = 0.0, momentum: float = 0.9
+) -> torch.optim.Optimizer:
+    """``adamw``, ``adam`` or ``sgd`` over ``params`` (a list of tensors or of param groups)."""
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
+    raise ValueError(f"unknown optimizer {name!r}; use 'adamw', 'adam' or 'sgd'")
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: int = 0):
+    """Linear warm-up for ``warmup`` steps, then cosine decay to zero at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int = 10,
+    steps_per_epoch: int | None = None,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    optimizer: str = "adamw",
+    weight_decay: float = 0.0,
+    param_groups: list[dict] | None = None,
+    schedule: str = "cosine",
+    warmup_steps: int = 0,
+    label_smoothing: float = 0.0,
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+    transform: Transform | None = None,
+    x_val: torch.Tensor | None = None,
+    y_val: torch.Tensor | None = None,
+    on_epoch_start: Callable[[int, nn.Module], None] | None = None,
+    on_epoch_end: Callable[[int, nn.Module, dict], None] | None = None,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: bool | None = None,
+) -> History:
+    """Train ``model`` on uint8 images ``x`` and labels ``y``; returns a :class:`History`.
+
+    An epoch is ``steps_per_epoch`` steps (default: one pass over ``x``). ``param_groups`` (for
+    example from :func:`datl_helpers.models.stage_param_groups`) replaces the default of all
+    trainable parameters at ``lr``; ``schedule`` is ``"cosine"`` or ``"constant"``. ``penalty(model)``
+    is added to the loss (L1, L2-SP, ...). ``transform`` augments float batches on the device during
+    training only. With ``x_val``/``y_val`` every epoch records validation loss and accuracy.
+    The hooks let callers change the model between epochs (unfreeze a stage, set BatchNorm modes,
+    add their own metrics to the epoch's record).
+    """
+    from tqdm.auto import tqdm
+
+    dev = resolve_device(device)
+    seed_everything(seed)
+    model.to(dev).to(memory_format=torch.channels_last)
+    x_dev, y_dev = _prepare(x, dev), _prepare(y, dev)
+    if param_groups is None:
+        param_groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    opt = make_optimizer(param_groups, optimizer, lr, weight_decay)
+    steps_per_epoch = steps_per_epoch or max(1, len(y) // batch_size)
+    total = epochs * steps_per_epoch
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    sched = cosine_schedule(opt, total, warmup_steps) if schedule == "cosine" else None
+    batches = index_batches(len(y), batch_size, torch.Generator().manual_seed(seed))
+    history = History()
+    start = time.perf_counter()
+    show = (not quiet()) if progress is None else progress
+    for epoch in tqdm(range(epochs), desc="epochs", disable=not show, leave=False):
+        model.train()
+        if on_epoch_start is not None:
+            on_epoch_start(epoch, model)
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), device=dev, dtype=torch.long)
+        seen = 0
+        for _ in range(steps_per_epoch):
+            idx = next(batches).to(dev)
+            xb, yb = _batch(x_dev, idx, transform), y_dev[idx]
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
+            if penalty is not None:
+                loss = loss + penalty(model)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.argmax(1) == yb).sum()
+            seen += len(idx)
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum.item() / seen,
+            "train_accuracy": correct.item() / seen,
+            "lr": opt.param_groups[-1]["lr"],
+        }
+        if x_val is not None and y_val is not None:
+            val = evaluate(model, x_val, y_val, device=dev)
+            record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model, record)
+        history.records.append(record)
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    batch_size: int = 1024,
+    device: str | torch.device = "auto",
+    transform: Transform | None = None,
+) -> torch.Tensor:
+    """Logits for uint8 images ``x`` in eval mode, on the CPU (N x classes)."""
+    dev = resolve_device(device)
+    model.to(dev)
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(x), batch_size):
+        xb = to_float(x[start : start + batch_size].to(dev))
+        if transform is not None:
+            xb = transform(xb)
+        out.append(model(xb.contiguous(memory_format=torch.channels_last)).float().cpu())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def predict(model: nn.Module, x: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Predicted class of every image in ``x`` (int64, on the CPU)."""
+    return predict_logits(model, x, **kwargs).argmax(1)
+
+
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, **kwargs
+) -> dict[str, float]:
+    """Loss and accuracy of ``model`` on ``(x, y)``, in eval mode (no augmentation)."""
+    logits = predict_logits(model, x, **kwargs)
+    y = y.cpu()
+    return {
+        "loss": F.cross_entropy(logits, y).item(),
+        "accuracy": (logits.argmax(1) == y).float().mean().item(),
+    }

@@ -1,0 +1,113 @@
+"""Execute every notebook under notebooks/ with papermill, then let nbval (lax) check the outputs of
+the cells marked ``# NBVAL_CHECK_OUTPUT`` by running the executed copy once more.
+
+Smoke mode by default. ``DATL_NOTEBOOKS=full`` runs the full mode instead and
+``DATL_TEST_DEVICE=cuda`` runs on a GPU; the run time and the peak memory of each kernel (its
+whole process tree, sampled with psutil) are written to ``tests/_executed/notebook_metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+EXECUTED = ROOT / "tests" / "_executed"
+FULL = os.environ.get("DATL_NOTEBOOKS") == "full"
+DEVICE = os.environ.get("DATL_TEST_DEVICE", "cpu")
+
+
+def discover() -> list[Path]:
+    return sorted(
+        p for p in NOTEBOOKS.rglob("*.ipynb")
+        if ".ipynb_checkpoints" not in p.parts and not p.name.startswith("_")
+    )
+
+
+class PeakMemory:
+    """Samples the resident memory of this process's children (the kernel and what it starts)."""
+
+    def __init__(self, interval: float = 0.1):
+        import psutil
+
+        self.psutil, self.interval, self.peak = psutil, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        me = self.psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except self.psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _record(name: str, entry: dict) -> None:
+    path = EXECUTED / "notebook_metrics.json"
+    metrics = json.loads(path.read_text()) if path.exists() else {}
+    metrics.setdefault("full" if FULL else "smoke", {})[name] = entry
+    path.write_text(json.dumps(metrics, indent=1) + "\n")
+
+
+def test_notebooks_are_stored_without_outputs():
+    import nbformat
+
+    for path in discover():
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip outputs"
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+        assert "SMOKE" in tagged[0].source and "DEVICE" in tagged[0].source
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", discover(), ids=lambda p: p.name)
+def test_notebook_executes(path, record_property):
+    import papermill as pm
+
+    EXECUTED.mkdir(exist_ok=True)
+    out = EXECUTED / path.name
+    start = time.perf_counter()
+    with PeakMemory() as mem:
+        pm.execute_notebook(
+            str(path), str(out), parameters={"SMOKE": not FULL, "DEVICE": DEVICE},
+            kernel_name="python3", cwd=str(path.parent), progress_bar=False,
+        )
+    seconds = time.perf_counter() - start
+    entry = {"seconds": round(seconds, 1), "peak_memory_mb": round(mem.peak / 2**20), "device": DEVICE}
+    _record(path.name, entry)
+    record_property("notebook", entry)
+    print(f"{path.name}: {entry}")
+    if FULL:
+        assert mem.peak < 1.5 * 2**30, f"{path.name} peaked at {mem.peak / 2**20:.0f} MB (Binder stops at 2 GB)"
+        return
+    # nbval runs the executed copy (with its injected smoke parameters) again and compares the
+    # outputs of the cells marked NBVAL_CHECK_OUTPUT
+    check = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", str(out)],
+        cwd=path.parent, capture_output=True, text=True, timeout=600,
+    )
+    assert check.returncode == 0, check.stdout[-4000:] + check.stderr[-2000:]

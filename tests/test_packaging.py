@@ -1,0 +1,83 @@
+"""The install files agree with each other, and CI runs the README's test command."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_TO_PIP = {"pytorch": "torch", "pytorch-cpu": "torch"}
+NOT_PACKAGES = {"python", "pip"}
+
+
+def _name(spec: str) -> str:
+    return re.split(r"[<>=!~ \[]", spec.strip(), maxsplit=1)[0].lower()
+
+
+def pyproject_names() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] + [s for extra in project["optional-dependencies"].values() for s in extra]
+    return {_name(s) for s in specs}
+
+
+def conda_names(path: Path) -> set[str]:
+    env = yaml.safe_load(path.read_text())
+    names = set()
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):  # the pip: section installs the package itself
+            continue
+        name = _name(dep)
+        names.add(CONDA_TO_PIP.get(name, name))
+    return names - NOT_PACKAGES
+
+
+def test_environment_files_list_the_same_packages_as_pyproject():
+    expected = pyproject_names()
+    assert conda_names(ROOT / "environment.yml") == expected
+    assert conda_names(ROOT / "binder" / "environment.yml") == expected
+
+
+def test_binder_environment_is_pinned_and_cpu_only():
+    env = yaml.safe_load((ROOT / "binder" / "environment.yml").read_text())
+    deps = [d for d in env["dependencies"] if isinstance(d, str)]
+    assert all("=" in d for d in deps if _name(d) not in NOT_PACKAGES), "pin every package"
+    assert any(d.startswith("pytorch-cpu=") for d in deps)
+    assert "conda-forge" in env["channels"]
+
+
+def test_torch_is_a_range_not_a_pin():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    torch_specs = [s for s in project["dependencies"] if _name(s) in ("torch", "torchvision")]
+    assert len(torch_specs) == 2 and all(">=" in s and "==" not in s for s in torch_specs)
+
+
+def test_postbuild_is_executable_and_stops_on_error():
+    post = ROOT / "binder" / "postBuild"
+    assert os.access(post, os.X_OK)
+    text = post.read_text()
+    assert text.startswith("#!") and "set -e" in text and "prepare" in text
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = re.findall(r"```(?:bash|sh)\n(.*?)\n```", readme, flags=re.S)
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command.strip() in ci
+    open_command = next(c for c in commands if "jupyter lab" in c)
+    assert "notebooks/00_setup_and_domains.ipynb" in open_command
+
+
+def test_checkpoint_ships_with_the_package():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "weights/*.pt" in project["tool"]["setuptools"]["package-data"]["datl_helpers"]
+    assert (ROOT / "datl_helpers" / "weights" / "digitnet_syn.pt").stat().st_size < 5_000_000
