@@ -42,7 +42,7 @@ SPLIT_SEED = 0  # the train/test split of every domain is fixed by this seed
 SYN_SIZE = 48_000  # images in `syn` (train + test)
 SYN_SEED = 2024
 # Bump when a builder changes what it produces: the cache then rebuilds.
-BUILDER_VERSION = {"syn": 1, "mnist": 1, "mnistm": 1, "digits": 1}
+BUILDER_VERSION = {"syn": 4, "mnist": 1, "mnistm": 1, "digits": 1}
 
 
 @dataclass
@@ -260,7 +260,7 @@ def _load_cached(name: str, root: Path) -> Domain:
     npz, manifest = _cache_paths(name, root)
     card = json.loads(manifest.read_text())["card"]
     with np.load(npz) as f:
-        arrays = {k: torch.from_numpy(f[k].copy()) for k in ("x_train", "y_train", "x_test", "y_test")}
+        arrays = {k: torch.from_numpy(f[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
     return Domain(name, card=card, **arrays)
 
 
@@ -368,9 +368,10 @@ def build_syn(n: int = SYN_SIZE, seed: int = SYN_SEED) -> Domain:
         "title": "Synthetic font digits",
         "source": f"generated: {len(fonts)} TrueType fonts that ship with matplotlib",
         "licence": "generated data; fonts: DejaVu (Bitstream Vera licence), STIX (SIL OFL 1.1), "
-        "BaKoMa Computer Modern",
-        "recipe": f"seed {seed}: random font, size, stroke, rotation, shear, offset; solid, gradient "
-        "or procedural-texture colours; blur and noise (datl_helpers.synth)",
+        "BaKoMa Computer Modern; textures: scikit-image sample images (see skimage.data)",
+        "recipe": f"seed {seed}: random font, size, stroke, rotation, shear, offset, smooth warp and pen "
+        "width; solid, gradient, procedural-texture or grey-photo-texture colours (never the mnistm "
+        "photographs); blur and noise (datl_helpers.synth)",
         "fonts": fonts,
     }
     return _make_domain("syn", x, y, card, test_fraction=1 / 6)
@@ -399,44 +400,46 @@ def _torchvision_dataset(cls_name: str, root: Path, download: bool, **kwargs):
         ) from None
 
 
+# name -> (torchvision class, images of one split as uint8 N x 3 x 32 x 32, label attribute, card)
+ONLINE_SPECS = {
+    "mnist_full": (
+        "MNIST",
+        lambda ds: fit_digit(ds.data.numpy(), inner=28),
+        "targets",
+        {"title": "MNIST (full, torchvision)", "source": "torchvision.datasets.MNIST",
+         "licence": "CC BY-SA 3.0", "recipe": "28x28 zero-padded to 32x32, 3 channels"},
+    ),
+    "usps": (
+        "USPS",
+        lambda ds: fit_digit(np.asarray(ds.data, dtype=np.uint8), inner=22),
+        "targets",
+        {"title": "USPS (torchvision)", "source": "torchvision.datasets.USPS",
+         "licence": "see the USPS dataset's terms", "recipe": "16x16 resized to 22x22, padded to 32x32, 3 channels"},
+    ),
+    "svhn": (
+        "SVHN",
+        lambda ds: torch.as_tensor(ds.data, dtype=torch.uint8).contiguous(),
+        "labels",
+        {"title": "SVHN (torchvision)", "source": "torchvision.datasets.SVHN",
+         "licence": "non-commercial use (SVHN terms)", "recipe": "32x32 RGB house-number crops as they come"},
+    ),
+}
+
+
 def build_online(name: str, root: Path, download: bool = False) -> Domain:
-    """An online domain read through torchvision from ``root/torchvision`` (downloaded if asked)."""
-    tv_root = root / "torchvision"
-    if name in ("mnist_full", "mnistm_full"):
-        parts = [_torchvision_dataset("MNIST", tv_root, download, train=t) for t in (True, False)]
-        xs = [fit_digit(p.data.numpy(), inner=28) for p in parts]
-        ys = [torch.as_tensor(p.targets, dtype=torch.int64) for p in parts]
-        card = {
-            "title": "MNIST (full, torchvision)",
-            "source": "torchvision.datasets.MNIST",
-            "licence": "CC BY-SA 3.0",
-            "recipe": "28x28 zero-padded to 32x32, 3 channels",
-        }
-        domain = Domain("mnist_full", xs[0], ys[0], xs[1], ys[1], card)
-        return build_mnistm(domain, user_photos(root)) if name == "mnistm_full" else domain
-    if name == "usps":
-        parts = [_torchvision_dataset("USPS", tv_root, download, train=t) for t in (True, False)]
-        xs = [fit_digit(np.asarray(p.data, dtype=np.uint8), inner=22) for p in parts]
-        ys = [torch.as_tensor(p.targets, dtype=torch.int64) for p in parts]
-        card = {
-            "title": "USPS (torchvision)",
-            "source": "torchvision.datasets.USPS",
-            "licence": "see the USPS dataset's terms",
-            "recipe": "16x16 resized to 22x22 and padded to 32x32, 3 channels",
-        }
-        return Domain("usps", xs[0], ys[0], xs[1], ys[1], card)
-    if name == "svhn":
-        parts = [_torchvision_dataset("SVHN", tv_root, download, split=s) for s in ("train", "test")]
-        xs = [torch.as_tensor(p.data, dtype=torch.uint8).contiguous() for p in parts]
-        ys = [torch.as_tensor(p.labels, dtype=torch.int64) for p in parts]
-        card = {
-            "title": "SVHN (torchvision)",
-            "source": "torchvision.datasets.SVHN",
-            "licence": "non-commercial use (SVHN terms)",
-            "recipe": "32x32 RGB house-number crops as they come",
-        }
-        return Domain("svhn", xs[0], ys[0], xs[1], ys[1], card)
-    raise UnknownDomainError(_unknown(name))
+    """An online domain read through torchvision from ``root/torchvision`` (downloaded if asked).
+
+    ``mnistm_full`` is MNIST-M built over ``mnist_full`` with :func:`user_photos`.
+    """
+    if name == "mnistm_full":
+        return build_mnistm(build_online("mnist_full", root, download), user_photos(root))
+    if name not in ONLINE_SPECS:
+        raise UnknownDomainError(_unknown(name))
+    cls_name, images, label_attr, card = ONLINE_SPECS[name]
+    splits = ({"split": "train"}, {"split": "test"}) if cls_name == "SVHN" else ({"train": True}, {"train": False})
+    train, test = (_torchvision_dataset(cls_name, root / "torchvision", download, **kw) for kw in splits)
+    labels = lambda ds: torch.as_tensor(getattr(ds, label_attr), dtype=torch.int64)  # noqa: E731
+    return Domain(name, images(train), labels(train), images(test), labels(test), dict(card))
 
 
 def user_photos(root: Path) -> list[np.ndarray]:
@@ -648,6 +651,14 @@ def prepare(names: tuple[str, ...] = OFFLINE_DOMAINS, root: str | os.PathLike | 
     return rows
 
 
+# One file per online domain that torchvision leaves on disk, to tell whether it was downloaded.
+ONLINE_FILES = {
+    "mnist_full": "MNIST/raw/train-images-idx3-ubyte",
+    "mnistm_full": "MNIST/raw/train-images-idx3-ubyte",
+    "usps": "usps.bz2",
+    "svhn": "train_32x32.mat",
+}
+
 KNOWN_SIZES = {
     "syn": (40_000, 8_000),
     "mnist": (4_000, 1_000),
@@ -670,7 +681,7 @@ def domain_table(root: str | os.PathLike | None = None) -> list[dict]:
         if offline:
             status = cache_status(name, base)
         else:
-            status = "on disk" if (base / "torchvision").is_dir() else "not downloaded"
+            status = "on disk" if (base / "torchvision" / ONLINE_FILES[name]).exists() else "not downloaded"
         rows.append(
             {
                 "name": name,

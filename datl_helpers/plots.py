@@ -65,21 +65,30 @@ def pixel_histograms(stats: Mapping[str, np.ndarray], bins: int = 32):
     fig, ax = plt.subplots(figsize=(7, 3.5))
     sns.histplot(frame, x="brightness", hue="domain", bins=bins, stat="density", common_norm=False,
                  element="step", fill=False, ax=ax)
+    ax.set_yscale("log")  # grey digit domains are mostly black pixels: a log scale shows the rest
     ax.set_title("pixel brightness by domain")
     fig.tight_layout()
     return fig
 
 
 def embedding_scatter(
-    points: np.ndarray, hue: Sequence, title: str = "", style: Sequence | None = None, legend_title: str = ""
+    points: np.ndarray,
+    hue: Sequence,
+    title: str = "",
+    style: Sequence | None = None,
+    legend_title: str = "",
+    hue_order: Sequence | None = None,
 ):
-    """A 2-D embedding (N x 2) coloured by ``hue`` (for example the domain of each point)."""
+    """A 2-D embedding (N x 2) coloured by ``hue`` (for example the domain of each point).
+
+    The legend follows ``hue_order`` (default: the order in which values first appear)."""
     import seaborn as sns
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 5))
-    sns.scatterplot(x=points[:, 0], y=points[:, 1], hue=list(hue), style=None if style is None else list(style),
-                    s=12, alpha=0.7, linewidth=0, ax=ax)
+    hue = list(hue)
+    sns.scatterplot(x=points[:, 0], y=points[:, 1], hue=hue, hue_order=hue_order or list(dict.fromkeys(hue)),
+                    style=None if style is None else list(style), s=12, alpha=0.7, linewidth=0, ax=ax)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)

@@ -276,6 +276,8 @@ def _tiny_mnist(root, n=20):
 
 def test_online_mnist_from_local_files(tmp_data_dir):
     _tiny_mnist(tmp_data_dir)
+    status = {r["name"]: r["status"] for r in data.domain_table()}
+    assert status["mnist_full"] == "on disk" and status["usps"] == "not downloaded"
     d = data.load_domain("mnist_full")
     assert d.x_train.shape == (20, 3, 32, 32) and d.y_test.tolist() == [i % 10 for i in range(20)]
     m = data.load_domain("mnistm_full")
@@ -335,3 +337,18 @@ def test_online_download_failure_is_a_clear_error(tmp_data_dir, monkeypatch):
     monkeypatch.setattr(tvm, "download_and_extract_archive", no_internet)
     with pytest.raises(DataUnavailableError, match="could not be downloaded"):
         data.load_domain("mnist_full", download=True)
+
+
+def test_syn_building_blocks_keep_shape_and_range():
+    from datl_helpers import synth
+
+    g = torch.Generator().manual_seed(0)
+    masks = torch.zeros(5, 32, 32)
+    masks[:, 10:22, 14:18] = 1.0
+    warped = synth.deform(masks, g)
+    assert warped.shape == masks.shape and 0 <= warped.min() and warped.max() <= 1
+    assert not torch.equal(warped, masks) and warped.sum() > 0
+    photos = synth.grey_photos()
+    assert len(photos) >= 5
+    tex = synth.photo_textures(4, photos, np.random.default_rng(0), g)
+    assert tex.shape == (4, 3, 32, 32) and tex.min() >= 0 and tex.max() <= 1

