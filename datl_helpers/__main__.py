@@ -65,13 +65,12 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         data.check_domain_name(name)
     rows = []
     for name in names:
-        print(f"{name} ...", end=" ", flush=True)
         if name in data.ONLINE_DOMAINS:
             domain = data.build_online(name, data.data_dir(args.data_dir), download=args.download)
             rows.append({"name": name, "train": len(domain.y_train), "test": len(domain.y_test), "was": "online"})
         else:
             rows.extend(data.prepare((name,), args.data_dir))
-        print("done", flush=True)
+        print(f"{name}: ready", flush=True)
     print()
     print(format_table(rows))
     print(f"\nready in {data.data_dir(args.data_dir)}")

@@ -386,7 +386,7 @@ def _offline_hint() -> str:
     return "offline domains that always work: " + ", ".join(OFFLINE_DOMAINS)
 
 
-def _torchvision_dataset(cls_name: str, root: Path, download: bool, **kwargs):
+def _torchvision_dataset(name: str, cls_name: str, root: Path, download: bool, **kwargs):
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, cls_name)
@@ -395,8 +395,8 @@ def _torchvision_dataset(cls_name: str, root: Path, download: bool, **kwargs):
     except (RuntimeError, OSError, FileNotFoundError) as err:
         how = "could not be downloaded (no internet?)" if download else "is not on disk"
         raise DataUnavailableError(
-            f"torchvision {cls_name} {how} under {root} ({type(err).__name__}); with internet run "
-            f"`python -m datl_helpers prepare --download`, or use the {_offline_hint()}"
+            f"{name!r} (torchvision {cls_name}) {how} under {root} ({type(err).__name__}); with internet "
+            f"run `python -m datl_helpers prepare --domains {name} --download`, or use the {_offline_hint()}"
         ) from None
 
 
@@ -437,7 +437,7 @@ def build_online(name: str, root: Path, download: bool = False) -> Domain:
         raise UnknownDomainError(_unknown(name))
     cls_name, images, label_attr, card = ONLINE_SPECS[name]
     splits = ({"split": "train"}, {"split": "test"}) if cls_name == "SVHN" else ({"train": True}, {"train": False})
-    train, test = (_torchvision_dataset(cls_name, root / "torchvision", download, **kw) for kw in splits)
+    train, test = (_torchvision_dataset(name, cls_name, root / "torchvision", download, **kw) for kw in splits)
     labels = lambda ds: torch.as_tensor(getattr(ds, label_attr), dtype=torch.int64)  # noqa: E731
     return Domain(name, images(train), labels(train), images(test), labels(test), dict(card))
 
