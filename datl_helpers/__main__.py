@@ -2,6 +2,7 @@
 
     domains  [--json PATH]                   the registry: names, sizes, cached or not, offline/online
     prepare  [--domains ...] [--download]    build and cache the offline domains (and fetch online ones)
+    transfer --target T --labels-per-class K --method scratch|linear-probe|finetune [--seeds ...]
 
 Every command prints a readable table; ``--json PATH`` also writes machine-readable results. A
 mistake of the user's (an unknown domain, missing data while offline, ...) prints one line that
@@ -79,6 +80,51 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def summarize_runs(runs: list[dict], keys: tuple[str, ...]) -> tuple[dict, dict]:
+    """Mean and sample standard deviation of ``keys`` over runs (one per seed)."""
+    from datl_helpers.metrics import mean_std
+
+    stats = {k: mean_std(r[k] for r in runs) for k in keys}
+    return {k: v[0] for k, v in stats.items()}, {k: v[1] for k, v in stats.items()}
+
+
+def labels_per_class(text: str) -> int | None:
+    """argparse type: a positive integer, or 'all' (None)."""
+    if text.lower() == "all":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
+    return int(text)
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from datl_helpers import data, train, transfer
+
+    device = train.resolve_device(args.device)
+    target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
+    config = transfer.TransferConfig(steps=args.steps)
+    labels = args.labels_per_class
+    runs = []
+    for seed in args.seeds:
+        row = transfer.run_transfer(target, args.method, labels, seed=seed, config=config, device=device)
+        runs.append(row)
+        print(format_table([row]) if len(runs) == 1 else format_table([row]).splitlines()[-1], flush=True)
+    mean, std = summarize_runs(runs, ("target_accuracy", "macro_f1", "seconds"))
+    print(
+        f"\n{args.method} on {args.target}, {labels or 'all'} labels/class, {len(runs)} seed(s): "
+        f"accuracy {100 * mean['target_accuracy']:.1f} ± {100 * std['target_accuracy']:.1f} %, "
+        f"macro F1 {mean['macro_f1']:.3f}, {mean['seconds']:.1f} s per run on {device}"
+    )
+    if args.json:
+        write_json(args.json, {
+            "command": "transfer",
+            "config": {"target": args.target, "labels_per_class": labels, "method": args.method,
+                       "seeds": args.seeds, **transfer.config_dict(config)},
+            "runs": runs, "mean": mean, "std": std, "device": str(device), "versions": versions(),
+        })
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m datl_helpers", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None, help="where domains are cached (default: $DATL_DATA_DIR or ~/.cache/datl)")
@@ -93,6 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--download", action="store_true", help="download online domains (needs internet)")
     p.add_argument("--json", type=Path, help="also write build times as JSON here")
     p.set_defaults(func=cmd_prepare)
+
+    from datl_helpers.transfer import METHODS, TransferConfig
+
+    p = sub.add_parser("transfer", help="few-label transfer to a target domain")
+    p.add_argument("--target", required=True, help="domain name, npz:PATH or folder:PATH")
+    p.add_argument("--labels-per-class", type=labels_per_class, default=10, help="labelled images per class, or 'all'")
+    p.add_argument("--method", choices=METHODS, default="finetune")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=TransferConfig.steps, help="training steps (scratch, finetune)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", type=Path, help="also write config, per-seed runs, mean and std here")
+    p.set_defaults(func=cmd_transfer)
     return parser
 
 

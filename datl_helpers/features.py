@@ -1,0 +1,193 @@
+"""Notebook 01: feature extraction. Freeze a pretrained backbone, replace its head, train the head.
+
+Two ways to train the head on frozen features:
+
+* :func:`train_linear_head` - a torch ``nn.Linear`` head trained with :func:`datl_helpers.train.fit`
+  while every stage is frozen and kept in eval mode (its BatchNorm statistics stay pretrained);
+* :func:`fit_logistic_probe` - scikit-learn's ``LogisticRegression`` on features extracted once with
+  :func:`extract_features` (cheap: the backbone runs once per image, not once per step).
+
+Plus the experiments of the notebook: which stage's features transfer best (:func:`stage_probe`),
+what a preprocessing mismatch costs (:func:`preprocessing_mismatch`) and label-efficiency curves
+(:func:`label_efficiency`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from datl_helpers import metrics, models, train
+from datl_helpers.data import Domain, few_label_indices, to_float
+
+
+@torch.no_grad()
+def extract_features(
+    model: models.StagedNet,
+    x: torch.Tensor,
+    stage: str | None = None,
+    batch_size: int = 1024,
+    device: str | torch.device = "auto",
+    preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Features of uint8 images ``x`` after ``stage`` (default: the last), in eval mode, on the CPU.
+
+    ``preprocess`` replaces the usual ``uint8 / 255`` conversion (used to show what a mismatch does).
+    """
+    dev = train.resolve_device(device)
+    model.to(dev)
+    was_training = model.training
+    model.eval()
+    convert = preprocess or to_float
+    out = [
+        model.features(convert(x[i : i + batch_size].to(dev)), stage=stage).float().cpu()
+        for i in range(0, len(x), batch_size)
+    ]
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def fit_logistic_probe(features: torch.Tensor, y: torch.Tensor, c: float = 1.0, seed: int = 0):
+    """A standardised multinomial logistic regression on ``features`` (scikit-learn pipeline)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
+    return clf.fit(features.numpy(), y.numpy())
+
+
+def probe_accuracy(
+    train_feats: torch.Tensor, y_train: torch.Tensor, test_feats: torch.Tensor, y_test: torch.Tensor,
+    c: float = 1.0, seed: int = 0,
+) -> dict[str, float]:
+    """Accuracy and macro F1 of a logistic probe trained on one set of features, tested on another."""
+    probe = fit_logistic_probe(train_feats, y_train, c=c, seed=seed)
+    rep = metrics.report(y_test, probe.predict(test_feats.numpy()), num_classes=int(y_test.max()) + 1)
+    return {"accuracy": rep["accuracy"], "macro_f1": rep["f1_macro"]}
+
+
+def train_linear_head(
+    backbone: models.StagedNet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    steps: int = 200,
+    lr: float = 1e-2,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    **fit_kwargs,
+) -> train.History:
+    """Replace the head, freeze every stage (eval mode too) and train only the new linear head."""
+    models.replace_head(backbone, num_classes)
+    models.freeze_stages(backbone, len(backbone.stage_names))
+    keep_frozen_stages_in_eval = lambda epoch, model: model.stages.eval()  # noqa: E731
+    return train.fit(
+        backbone, x, y, epochs=1, steps_per_epoch=steps, lr=lr, seed=seed, device=device,
+        on_epoch_start=keep_frozen_stages_in_eval, **fit_kwargs,
+    )
+
+
+def stage_probe(
+    backbone: models.StagedNet,
+    target: Domain,
+    labels_per_class: int | None,
+    seeds: Sequence[int],
+    device: str | torch.device = "auto",
+) -> list[dict]:
+    """A logistic probe on the features of every stage: which layers transfer to ``target``?
+
+    Features of all images are extracted once per stage; each seed draws its own labelled subset.
+    """
+    rows = []
+    for stage in backbone.stage_names:
+        train_all = extract_features(backbone, target.x_train, stage=stage, device=device)
+        test = extract_features(backbone, target.x_test, stage=stage, device=device)
+        for seed in seeds:
+            idx = few_label_indices(target.y_train, labels_per_class, seed)
+            scores = probe_accuracy(train_all[idx], target.y_train[idx], test, target.y_test, seed=seed)
+            rows.append({"stage": stage, "dims": train_all.shape[1], "seed": seed, **scores})
+    return rows
+
+
+def preprocessing_variants(mean: Sequence[float], std: Sequence[float]) -> dict[str, Callable]:
+    """Input conversions to compare with the one used in pretraining (``x / 255`` then the model's
+    own normalisation). Each maps uint8 N x 3 x H x W to what the model receives."""
+    m = torch.tensor(mean).view(1, 3, 1, 1)
+    s = torch.tensor(std).view(1, 3, 1, 1)
+    return {
+        "as pretrained (RGB, /255)": to_float,
+        "BGR channel order": lambda x: to_float(x.flip(1)),
+        "0-255, not divided": lambda x: x.float(),
+        # a pipeline that adds its own normalisation: the model then normalises a second time
+        "normalised twice": lambda x: (to_float(x) - m.to(x.device)) / s.to(x.device),
+    }
+
+
+def preprocessing_mismatch(
+    backbone: models.StagedNet,
+    target: Domain,
+    labels_per_class: int | None,
+    seeds: Sequence[int],
+    device: str | torch.device = "auto",
+) -> list[dict]:
+    """Linear-probe accuracy when the input is preprocessed as in pretraining, and when it is not.
+
+    The probe is trained and tested with the same (mismatched) preprocessing, as happens when a
+    pipeline is simply set up wrong; the frozen backbone is what suffers.
+    """
+    rows = []
+    variants = preprocessing_variants(backbone.normalize.mean.flatten().tolist(), backbone.normalize.std.flatten().tolist())
+    for name, convert in variants.items():
+        train_all = extract_features(backbone, target.x_train, device=device, preprocess=convert)
+        test = extract_features(backbone, target.x_test, device=device, preprocess=convert)
+        for seed in seeds:
+            idx = few_label_indices(target.y_train, labels_per_class, seed)
+            scores = probe_accuracy(train_all[idx], target.y_train[idx], test, target.y_test, seed=seed)
+            rows.append({"preprocessing": name, "seed": seed, **scores})
+    return rows
+
+
+def label_efficiency(
+    targets: dict[str, Domain],
+    label_counts: Sequence[int | None],
+    seeds: Sequence[int],
+    methods: Sequence[str],
+    config=None,
+    device: str | torch.device = "auto",
+    progress: bool | None = None,
+) -> list[dict]:
+    """One :func:`datl_helpers.transfer.run_transfer` row per target, label count, method and seed."""
+    from tqdm.auto import tqdm
+
+    from datl_helpers.transfer import run_transfer
+
+    jobs = [(t, k, m, s) for t in targets for k in label_counts for m in methods for s in seeds]
+    show = (not train.quiet()) if progress is None else progress
+    rows = []
+    for t, k, m, s in tqdm(jobs, desc="runs", disable=not show):
+        row = run_transfer(targets[t], m, k, seed=s, config=config, device=device)
+        rows.append({"target": t, "labels_per_class": "all" if k is None else k, "method": m, **row})
+    return rows
+
+
+def summarize(rows: list[dict], by: Sequence[str], value: str = "target_accuracy"):
+    """Mean, std and count of ``value`` grouped by the columns ``by`` (a pandas DataFrame)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    out = frame.groupby(list(by), sort=False)[value].agg(["mean", "std", "count"]).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def mean_std_table(rows: list[dict], index: str, columns: str, value: str = "target_accuracy"):
+    """A pivot of 'mean ± std' strings (percent), for printing results tables."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    agg = frame.groupby([index, columns], sort=False)[value].agg(["mean", "std"]).fillna(0.0)
+    text = agg.apply(lambda r: f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}", axis=1)
+    return text.unstack(columns)
+
