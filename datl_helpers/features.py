@@ -89,6 +89,30 @@ def train_linear_head(
     )
 
 
+def probe_over_seeds(
+    backbone: models.StagedNet,
+    target: Domain,
+    labels_per_class: int | None,
+    seeds: Sequence[int],
+    stage: str | None = None,
+    preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    device: str | torch.device = "auto",
+) -> list[dict]:
+    """Logistic-probe scores (one dict per seed, each seed its own labelled subset) on the features
+    after ``stage``. Only the labelled images and the test set go through the backbone."""
+    subsets = {seed: few_label_indices(target.y_train, labels_per_class, seed) for seed in seeds}
+    needed = torch.unique(torch.cat(list(subsets.values())))
+    where = {int(i): n for n, i in enumerate(needed)}
+    feats = extract_features(backbone, target.x_train[needed], stage=stage, device=device, preprocess=preprocess)
+    test = extract_features(backbone, target.x_test, stage=stage, device=device, preprocess=preprocess)
+    rows = []
+    for seed, idx in subsets.items():
+        rows_of_subset = torch.tensor([where[int(i)] for i in idx])
+        scores = probe_accuracy(feats[rows_of_subset], target.y_train[idx], test, target.y_test, seed=seed)
+        rows.append({"seed": seed, "dims": feats.shape[1], **scores})
+    return rows
+
+
 def stage_probe(
     backbone: models.StagedNet,
     target: Domain,
@@ -96,19 +120,12 @@ def stage_probe(
     seeds: Sequence[int],
     device: str | torch.device = "auto",
 ) -> list[dict]:
-    """A logistic probe on the features of every stage: which layers transfer to ``target``?
-
-    Features of all images are extracted once per stage; each seed draws its own labelled subset.
-    """
-    rows = []
-    for stage in backbone.stage_names:
-        train_all = extract_features(backbone, target.x_train, stage=stage, device=device)
-        test = extract_features(backbone, target.x_test, stage=stage, device=device)
-        for seed in seeds:
-            idx = few_label_indices(target.y_train, labels_per_class, seed)
-            scores = probe_accuracy(train_all[idx], target.y_train[idx], test, target.y_test, seed=seed)
-            rows.append({"stage": stage, "dims": train_all.shape[1], "seed": seed, **scores})
-    return rows
+    """A logistic probe on the features of every stage: which layers transfer to ``target``?"""
+    return [
+        {"stage": stage, **row}
+        for stage in backbone.stage_names
+        for row in probe_over_seeds(backbone, target, labels_per_class, seeds, stage=stage, device=device)
+    ]
 
 
 def preprocessing_variants(mean: Sequence[float], std: Sequence[float]) -> dict[str, Callable]:
@@ -137,16 +154,12 @@ def preprocessing_mismatch(
     The probe is trained and tested with the same (mismatched) preprocessing, as happens when a
     pipeline is simply set up wrong; the frozen backbone is what suffers.
     """
-    rows = []
     variants = preprocessing_variants(backbone.normalize.mean.flatten().tolist(), backbone.normalize.std.flatten().tolist())
-    for name, convert in variants.items():
-        train_all = extract_features(backbone, target.x_train, device=device, preprocess=convert)
-        test = extract_features(backbone, target.x_test, device=device, preprocess=convert)
-        for seed in seeds:
-            idx = few_label_indices(target.y_train, labels_per_class, seed)
-            scores = probe_accuracy(train_all[idx], target.y_train[idx], test, target.y_test, seed=seed)
-            rows.append({"preprocessing": name, "seed": seed, **scores})
-    return rows
+    return [
+        {"preprocessing": name, **row}
+        for name, convert in variants.items()
+        for row in probe_over_seeds(backbone, target, labels_per_class, seeds, preprocess=convert, device=device)
+    ]
 
 
 def label_efficiency(

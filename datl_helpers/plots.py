@@ -144,3 +144,43 @@ def history_curves(history, keys: Sequence[str] = ("train_loss", "val_loss"), ti
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def label_efficiency_curves(rows: Sequence[dict], value: str = "target_accuracy"):
+    """Accuracy against labels per class, one line per method (mean, band = ± 1 std over seeds),
+    one panel per target."""
+    import pandas as pd
+    import seaborn as sns
+
+    plt = _plt()
+    frame = pd.DataFrame(rows)
+    frame["labels per class"] = frame["labels_per_class"].astype(str)
+    order = list(dict.fromkeys(frame["labels per class"]))
+    targets = list(dict.fromkeys(frame["target"]))
+    fig, axes = plt.subplots(1, len(targets), figsize=(5.2 * len(targets), 3.8), squeeze=False, sharey=True)
+    for ax, target in zip(axes[0], targets):
+        part = frame[frame["target"] == target].copy()
+        part["x"] = part["labels per class"].map({k: i for i, k in enumerate(order)})
+        sns.lineplot(part, x="x", y=value, hue="method", errorbar="sd", marker="o", ax=ax)
+        ax.set_xticks(range(len(order)), order)
+        ax.set_xlabel("labelled images per class")
+        ax.set_ylabel("test accuracy" if value == "target_accuracy" else value)
+        ax.set_title(target)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def grouped_bars(rows: Sequence[dict], x: str, value: str = "accuracy", hue: str | None = None, title: str = ""):
+    """Mean ± std bars of ``value`` for each ``x`` (and ``hue``) over the rows (one per seed)."""
+    import pandas as pd
+    import seaborn as sns
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    sns.barplot(pd.DataFrame(rows), x=x, y=value, hue=hue, errorbar="sd", ax=ax)
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.tick_params(axis="x", labelrotation=15)
+    fig.tight_layout()
+    return fig

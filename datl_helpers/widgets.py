@@ -68,3 +68,67 @@ def domain_browser(domains: Mapping[str, Domain], count: int = 20):
         control.observe(redraw, names="value")
     redraw()
     return w.VBox([w.HBox([name, digit, seed]), out])
+
+
+def lookup_result(rows, target: str, labels_per_class, method: str) -> dict:
+    """The stored runs for one (target, labels per class, method) cell: mean, std and seeds.
+
+    ``labels_per_class`` is an int or ``"all"``. Raises ``KeyError`` when that cell was not computed.
+    """
+    from datl_helpers.metrics import mean_std
+
+    picked = [r for r in rows if r["target"] == target and r["labels_per_class"] == labels_per_class and r["method"] == method]
+    if not picked:
+        raise KeyError(f"no stored runs for {target}, {labels_per_class} labels/class, {method}")
+    mean, std = mean_std(r["target_accuracy"] for r in picked)
+    return {"mean": mean, "std": std, "seeds": [r["seed"] for r in picked], "seconds": sum(r["seconds"] for r in picked)}
+
+
+def describe_result(cell: dict, target: str, labels_per_class, method: str) -> str:
+    """One sentence for the explorer's output."""
+    return (
+        f"{method} on {target} with {labels_per_class} labels/class: {100 * cell['mean']:.1f} ± "
+        f"{100 * cell['std']:.1f} % test accuracy over seeds {cell['seeds']}"
+    )
+
+
+def transfer_explorer(rows, stage_rows, domains: Mapping[str, Domain], run_live):
+    """Pick a target, a label count and a probe stage: the stored results show at once; the button
+    trains a fresh run with the chosen settings (``run_live(domain, method, labels, seed)``)."""
+    import ipywidgets as w
+
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    counts = list(dict.fromkeys(r["labels_per_class"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    stages = list(dict.fromkeys(r["stage"] for r in stage_rows))
+    target = w.Dropdown(options=targets, description="target")
+    labels = w.Dropdown(options=counts, description="labels/class")
+    stage = w.Dropdown(options=stages, value=stages[-1], description="probe stage")
+    button = w.Button(description="fresh live run (seed 100)", layout=w.Layout(width="220px"))
+    out = w.HTML()
+    live = w.Output()
+
+    def show(*_):
+        lines = []
+        for method in methods:
+            try:
+                lines.append(describe_result(lookup_result(rows, target.value, labels.value, method), target.value, labels.value, method))
+            except KeyError as err:
+                lines.append(str(err))
+        probe = [r["accuracy"] for r in stage_rows if r["stage"] == stage.value and r.get("target", target.value) == target.value]
+        if probe:
+            lines.append(f"linear probe on stage {stage.value}: {100 * sum(probe) / len(probe):.1f} % (mean over seeds)")
+        out.value = "<br>".join(lines)
+
+    def run(_):
+        k = None if labels.value == "all" else labels.value
+        with live:
+            for method in methods:
+                row = run_live(domains[target.value], method, k, 100)
+                print(f"live: {method:12s} {100 * row['target_accuracy']:.1f} % in {row['seconds']:.1f} s")
+
+    for control in (target, labels, stage):
+        control.observe(show, names="value")
+    button.on_click(run)
+    show()
+    return w.VBox([w.HBox([target, labels, stage]), out, button, live])

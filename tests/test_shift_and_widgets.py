@@ -55,3 +55,34 @@ def test_domain_browser_builds_without_a_kernel(domains):
     dropdown = box.children[0].children[0]
     assert dropdown.options == ("digits",)
     box.children[0].children[1].value = 4  # changing a control redraws without error
+
+
+ROWS = [
+    {"target": "mnistm", "labels_per_class": 1, "method": "scratch", "seed": 0, "target_accuracy": 0.1, "seconds": 1.0},
+    {"target": "mnistm", "labels_per_class": 1, "method": "scratch", "seed": 1, "target_accuracy": 0.3, "seconds": 1.0},
+    {"target": "mnistm", "labels_per_class": 1, "method": "linear-probe", "seed": 0, "target_accuracy": 0.5, "seconds": 0.5},
+]
+
+
+def test_lookup_result_reads_stored_runs():
+    cell = widgets.lookup_result(ROWS, "mnistm", 1, "scratch")
+    assert cell["mean"] == pytest.approx(0.2) and cell["seeds"] == [0, 1] and cell["std"] > 0
+    assert "20.0 ±" in widgets.describe_result(cell, "mnistm", 1, "scratch")
+    with pytest.raises(KeyError, match="no stored runs"):
+        widgets.lookup_result(ROWS, "mnist", 1, "scratch")
+
+
+def test_transfer_explorer_shows_results_and_runs_only_on_click(domains):
+    calls = []
+
+    def run_live(domain, method, k, seed):
+        calls.append((method, k, seed))
+        return {"target_accuracy": 0.5, "seconds": 0.1}
+
+    stage_rows = [{"target": "mnistm", "stage": "fc", "seed": 0, "accuracy": 0.7}]
+    box = widgets.transfer_explorer(ROWS, stage_rows, {"mnistm": domains["mnistm"]}, run_live)
+    html = box.children[1].value
+    assert "scratch on mnistm with 1 labels/class: 20.0" in html and "stage fc: 70.0" in html
+    assert calls == []  # building the widget trains nothing
+    box.children[2].click()
+    assert calls == [("scratch", 1, 100), ("linear-probe", 1, 100)]
