@@ -166,12 +166,14 @@ def stage_param_groups(
     stage_lrs: dict[str, float] | None = None,
     decay: float = 1.0,
     weight_decay: float = 0.0,
+    include_frozen: bool = False,
 ) -> list[dict]:
     """Optimizer parameter groups, one per stage plus the head, each with its own learning rate.
 
     The head gets ``lr``; stage ``i`` of ``n`` gets ``lr * decay ** (n - i)`` (``decay < 1``: lower
     rates for earlier, more general stages), unless ``stage_lrs`` names it. Frozen parameters are
-    left out.
+    left out, unless ``include_frozen`` (for gradual unfreezing: the optimizer then already holds
+    them, and skips them while they get no gradient).
     """
     names = model.stage_names
     stage_lrs = stage_lrs or {}
@@ -181,7 +183,7 @@ def stage_param_groups(
     groups = []
     modules = list(model.stages.named_children()) + [("head", model.head)]
     for i, (name, module) in enumerate(modules):
-        params = [p for p in module.parameters() if p.requires_grad]
+        params = [p for p in module.parameters() if p.requires_grad or include_frozen]
         if not params:
             continue
         group_lr = stage_lrs.get(name, lr * decay ** (len(names) - i))

@@ -1,0 +1,250 @@
+"""Notebook 02: fine-tuning. Which stages to train, how fast, and how to keep them near the start.
+
+Everything here plugs into :func:`datl_helpers.train.fit` through its hooks and its ``penalty``
+argument, so each idea stays a few lines you can read:
+
+* strategies: head only, last stage, gradual unfreezing, layer-wise (discriminative) learning rates,
+  and a learning rate that is too high (:data:`STRATEGIES`, :func:`run_strategy`);
+* BatchNorm in frozen stages: train mode (statistics drift to the target) or eval mode (kept);
+* regularisers: dropout, L2 weight decay, L1 (:func:`l1_penalty`) and L2-SP (:func:`l2sp_penalty`,
+  pull the weights toward the pretrained ones);
+* evaluation: a validation split (:func:`validation_split`) and stratified k-fold
+  cross-validation (:func:`cross_validate`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from datl_helpers import metrics, models, train
+from datl_helpers.data import Domain, few_labels
+
+
+# --------------------------------------------------------------------------------------------
+# BatchNorm and freezing
+# --------------------------------------------------------------------------------------------
+
+
+def set_batchnorm_eval(model: models.StagedNet, stages: Sequence[str]) -> None:
+    """Put the BatchNorm layers of ``stages`` in eval mode: they use, and keep, their running stats."""
+    for name in stages:
+        for module in getattr(model.stages, name).modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
+def frozen_prefix(model: models.StagedNet) -> list[str]:
+    """The names of the leading stages whose parameters are all frozen."""
+    frozen = []
+    for name, stage in model.stages.named_children():
+        if any(p.requires_grad for p in stage.parameters()):
+            break
+        frozen.append(name)
+    return frozen
+
+
+def gradual_unfreezing(model: models.StagedNet, every: int, bn_frozen_eval: bool = True) -> Callable[[int, nn.Module], None]:
+    """An ``on_epoch_start`` hook: start with every stage frozen, unfreeze one more stage (from the
+    top) every ``every`` epochs. BatchNorm layers of stages still frozen stay in eval mode."""
+    n = len(model.stage_names)
+
+    def hook(epoch: int, m: nn.Module) -> None:
+        models.freeze_stages(model, max(0, n - epoch // every))
+        if bn_frozen_eval:
+            set_batchnorm_eval(model, frozen_prefix(model))
+
+    return hook
+
+
+# --------------------------------------------------------------------------------------------
+# Regularisers (added to the loss through fit's ``penalty``)
+# --------------------------------------------------------------------------------------------
+
+
+def l1_penalty(strength: float) -> Callable[[nn.Module], torch.Tensor]:
+    """``strength * sum |w|`` over the trainable weights (not biases or BatchNorm): sparsity."""
+
+    def penalty(model: nn.Module) -> torch.Tensor:
+        return strength * sum(p.abs().sum() for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1)
+
+    return penalty
+
+
+def l2sp_penalty(model: models.StagedNet, strength: float) -> Callable[[nn.Module], torch.Tensor]:
+    """L2-SP (Li et al., 2018): ``strength * sum ||w - w_pretrained||^2`` over the backbone stages.
+
+    Plain weight decay pulls weights toward zero, i.e. away from what pretraining learned; L2-SP
+    pulls them toward their starting point instead. Call this before training starts.
+    """
+    start = {n: p.detach().clone() for n, p in model.stages.named_parameters()}
+
+    def penalty(m: nn.Module) -> torch.Tensor:
+        return strength * sum(((p - start[n].to(p.device)) ** 2).sum() for n, p in m.stages.named_parameters() if p.requires_grad)
+
+    return penalty
+
+
+# --------------------------------------------------------------------------------------------
+# Strategies
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FinetuneConfig:
+    """A fine-tuning run: which stages train, at which learning rates, with which regularisers."""
+
+    freeze: int = 0  # leading stages frozen for the whole run
+    lr: float = 3e-3  # the head's learning rate
+    lr_decay: float = 1.0  # stage i of n gets lr * lr_decay ** (n - i)
+    gradual_every: int = 0  # > 0: gradual unfreezing, one stage every this many epochs
+    bn_frozen: str = "eval"  # BatchNorm in frozen stages: "eval" (keep pretrained stats) or "train"
+    weight_decay: float = 1e-4
+    dropout: float = 0.0
+    l1: float = 0.0
+    l2sp: float = 0.0
+    epochs: int = 10
+    steps_per_epoch: int = 20
+    batch_size: int = 64
+
+
+STRATEGIES: dict[str, FinetuneConfig] = {
+    "head only": FinetuneConfig(freeze=4, lr=1e-2),
+    "last stage": FinetuneConfig(freeze=3, lr=3e-3),
+    "gradual unfreezing": FinetuneConfig(lr=3e-3, lr_decay=0.5, gradual_every=2),
+    "layer-wise LRs": FinetuneConfig(lr=3e-3, lr_decay=0.3),
+    "too-high LR": FinetuneConfig(lr=3e-2, lr_decay=1.0),
+}
+
+
+def build(config: FinetuneConfig, num_classes: int, device: str | torch.device = "cpu") -> models.StagedNet:
+    """The shipped backbone with a new head, frozen as ``config`` says."""
+    model = models.replace_head(models.load_pretrained(device=device), num_classes, dropout=config.dropout)
+    models.freeze_stages(model, config.freeze)
+    return model
+
+
+def fit_config(
+    model: models.StagedNet,
+    config: FinetuneConfig,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    x_val: torch.Tensor | None = None,
+    y_val: torch.Tensor | None = None,
+    on_epoch_end: Callable[[int, nn.Module, dict], None] | None = None,
+    transform=None,
+) -> train.History:
+    """Train ``model`` (from :func:`build`) as ``config`` says."""
+    every = config.gradual_every
+    groups = models.stage_param_groups(
+        model, lr=config.lr, decay=config.lr_decay, weight_decay=config.weight_decay, include_frozen=every > 0
+    )
+    if every > 0:
+        on_start = gradual_unfreezing(model, every, bn_frozen_eval=config.bn_frozen == "eval")
+    elif config.bn_frozen == "eval":
+        on_start = lambda epoch, m: set_batchnorm_eval(model, frozen_prefix(model))  # noqa: E731
+    else:
+        on_start = None
+    penalties = []
+    if config.l1 > 0:
+        penalties.append(l1_penalty(config.l1))
+    if config.l2sp > 0:
+        penalties.append(l2sp_penalty(model, config.l2sp))
+    penalty = (lambda m: sum(p(m) for p in penalties)) if penalties else None
+    return train.fit(
+        model, x, y, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
+        param_groups=groups, penalty=penalty, on_epoch_start=on_start, on_epoch_end=on_epoch_end,
+        x_val=x_val, y_val=y_val, transform=transform, seed=seed, device=device,
+    )
+
+
+def source_tracker(source: Domain, n: int = 1000, device: str | torch.device = "auto") -> Callable:
+    """An ``on_epoch_end`` hook recording accuracy on ``n`` source test images ("source_accuracy").
+
+    The digit classes are the same in every domain, so the fine-tuned model can still be scored on
+    `syn`: a falling curve is catastrophic forgetting of what pretraining learned.
+    """
+    x, y = source.x_test[:n], source.y_test[:n]
+
+    def hook(epoch: int, model: nn.Module, record: dict) -> None:
+        record["source_accuracy"] = train.evaluate(model, x, y, device=device)["accuracy"]
+
+    return hook
+
+
+def run_strategy(
+    name: str,
+    target: Domain,
+    labels_per_class: int | None,
+    seed: int = 0,
+    config: FinetuneConfig | None = None,
+    device: str | torch.device = "auto",
+    source: Domain | None = None,
+) -> tuple[dict, train.History]:
+    """Fine-tune with strategy ``name`` (or an explicit ``config``) on few target labels; test it.
+
+    Returns a result row (accuracy, macro precision/recall/F1, seconds) and the History.
+    """
+    if config is None:
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+        config = STRATEGIES[name]
+    start = time.perf_counter()
+    x, y = few_labels(target, labels_per_class, seed)
+    train.seed_everything(seed)
+    model = build(config, target.num_classes)
+    hook = source_tracker(source, device=device) if source is not None else None
+    history = fit_config(model, config, x, y, seed=seed, device=device, on_epoch_end=hook)
+    pred = train.predict(model, target.x_test, device=device)
+    rep = metrics.report(target.y_test, pred, num_classes=target.num_classes)
+    row = {"strategy": name, "seed": seed, "labels_per_class": "all" if labels_per_class is None else labels_per_class,
+           **metrics.summary(rep), "seconds": round(time.perf_counter() - start, 2)}
+    if source is not None:
+        row["source_accuracy"] = history.last["source_accuracy"]
+    return row, history
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation with few labels
+# --------------------------------------------------------------------------------------------
+
+
+def validation_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stratified train/validation indices into ``y`` (scikit-learn)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = torch.arange(len(y))
+    tr, va = train_test_split(idx.numpy(), test_size=fraction, stratify=y.numpy(), random_state=seed)
+    return torch.as_tensor(tr), torch.as_tensor(va)
+
+
+def cross_validate(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: FinetuneConfig,
+    folds: int = 5,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+) -> list[dict]:
+    """Stratified k-fold cross-validation of a fine-tuning config on a small labelled set.
+
+    Every fold fine-tunes a fresh copy of the backbone on k-1 folds and scores the held-out fold:
+    with 100 labels a single validation split of 20 images is too noisy to choose settings by.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    rows = []
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for fold, (tr, va) in enumerate(splitter.split(torch.zeros(len(y)).numpy(), y.numpy())):
+        tr, va = torch.as_tensor(tr), torch.as_tensor(va)
+        model = build(config, int(y.max()) + 1)
+        fit_config(model, config, x[tr], y[tr], seed=seed + fold, device=device)
+        pred = train.predict(model, x[va], device=device)
+        rows.append({"fold": fold, **metrics.summary(metrics.report(y[va], pred, num_classes=int(y.max()) + 1))})
+    return rows
