@@ -139,8 +139,9 @@ def fit_config(
     y_val: torch.Tensor | None = None,
     on_epoch_end: Callable[[int, nn.Module, dict], None] | None = None,
     transform=None,
+    **fit_kwargs,
 ) -> train.History:
-    """Train ``model`` (from :func:`build`) as ``config`` says."""
+    """Train ``model`` (from :func:`build`) as ``config`` says (``fit_kwargs`` go to ``train.fit``)."""
     every = config.gradual_every
     groups = models.stage_param_groups(
         model, lr=config.lr, decay=config.lr_decay, weight_decay=config.weight_decay, include_frozen=every > 0
@@ -160,8 +161,17 @@ def fit_config(
     return train.fit(
         model, x, y, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
         param_groups=groups, penalty=penalty, on_epoch_start=on_start, on_epoch_end=on_epoch_end,
-        x_val=x_val, y_val=y_val, transform=transform, seed=seed, device=device,
+        x_val=x_val, y_val=y_val, transform=transform, seed=seed, device=device, **fit_kwargs,
     )
+
+
+def playground_config(freeze: int, lr_ratio: float, weight_decay: float, epochs: int, steps_per_epoch: int) -> FinetuneConfig:
+    """The fine-tuning widget's settings as a config: ``lr_ratio`` is the first stage's learning rate
+    divided by the head's (1: one rate for all; 0.01: the first stage learns 100x slower)."""
+    if not 0 < lr_ratio <= 1:
+        raise ValueError(f"lr_ratio must be in (0, 1], got {lr_ratio}")
+    return FinetuneConfig(freeze=freeze, lr=3e-3, lr_decay=lr_ratio ** (1 / 4), weight_decay=weight_decay,
+                          epochs=epochs, steps_per_epoch=steps_per_epoch)
 
 
 def source_tracker(source: Domain, n: int = 1000, device: str | torch.device = "auto") -> Callable:

@@ -67,6 +67,7 @@ class History:
 
     records: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    best_epoch: int | None = None  # the epoch with the best validation accuracy, when validated
 
     def __getitem__(self, key: str) -> list:
         return [r[key] for r in self.records if key in r]
@@ -160,6 +161,8 @@ def fit(
     y_val: torch.Tensor | None = None,
     on_epoch_start: Callable[[int, nn.Module], None] | None = None,
     on_epoch_end: Callable[[int, nn.Module, dict], None] | None = None,
+    patience: int | None = None,
+    restore_best: bool = False,
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool | None = None,
@@ -172,8 +175,12 @@ def fit(
     is added to the loss (L1, L2-SP, ...). ``transform`` augments float batches on the device during
     training only. With ``x_val``/``y_val`` every epoch records validation loss and accuracy.
     The hooks let callers change the model between epochs (unfreeze a stage, set BatchNorm modes,
-    add their own metrics to the epoch's record).
+    add their own metrics to the epoch's record). Early stopping needs validation data: ``patience``
+    stops after that many epochs without a better validation accuracy, and ``restore_best`` ends
+    with the weights of the best validation epoch (``history.best_epoch``).
     """
+    if (patience is not None or restore_best) and x_val is None:
+        raise ValueError("early stopping (patience / restore_best) needs x_val and y_val")
     from tqdm.auto import tqdm
 
     dev = resolve_device(device)
@@ -190,6 +197,7 @@ def fit(
     sched = cosine_schedule(opt, total, warmup_steps) if schedule == "cosine" else None
     batches = index_batches(len(y), batch_size, torch.Generator().manual_seed(seed))
     history = History()
+    best_accuracy, best_state, since_best = -1.0, None, 0
     start = time.perf_counter()
     show = (not quiet()) if progress is None else progress
     for epoch in tqdm(range(epochs), desc="epochs", disable=not show, leave=False):
@@ -226,6 +234,17 @@ def fit(
         if on_epoch_end is not None:
             on_epoch_end(epoch, model, record)
         history.records.append(record)
+        if "val_accuracy" in record and record["val_accuracy"] > best_accuracy:
+            best_accuracy, since_best, history.best_epoch = record["val_accuracy"], 0, epoch + 1
+            if restore_best:
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            since_best += 1
+        if patience is not None and since_best >= patience:
+            record["stopped_early"] = True
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
     history.seconds = time.perf_counter() - start
     return history
 

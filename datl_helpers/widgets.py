@@ -132,3 +132,34 @@ def transfer_explorer(rows, stage_rows, domains: Mapping[str, Domain], run_live)
     button.on_click(run)
     show()
     return w.VBox([w.HBox([target, labels, stage]), out, button, live])
+
+
+def finetune_playground(run):
+    """Sliders for freeze depth, the stage/head learning-rate ratio and weight decay; the button
+    calls ``run(config)`` (which returns a History) and draws its learning curves."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from datl_helpers.finetune import playground_config
+    from datl_helpers.plots import history_curves
+
+    freeze = w.IntSlider(value=0, min=0, max=4, description="frozen stages")
+    ratio = w.FloatLogSlider(value=0.1, base=10, min=-3, max=0, description="LR ratio")
+    decay = w.FloatLogSlider(value=1e-4, base=10, min=-6, max=-1, description="weight decay")
+    epochs = w.IntSlider(value=10, min=2, max=30, description="epochs")
+    button = w.Button(description="train and plot")
+    out = w.Output()
+
+    def go(_):
+        config = playground_config(freeze.value, ratio.value, decay.value, epochs.value, steps_per_epoch=10)
+        with out:
+            out.clear_output(wait=True)
+            history = run(config)
+            keys = [k for k in ("train_accuracy", "val_accuracy", "source_accuracy") if history[k]]
+            fig = history_curves(history, keys, title=f"frozen {freeze.value}, LR ratio {ratio.value:.3g}, wd {decay.value:.1g}")
+            display(fig)
+            plt.close(fig)
+
+    button.on_click(go)
+    return w.VBox([w.HBox([freeze, ratio]), w.HBox([decay, epochs]), button, out])

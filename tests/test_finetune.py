@@ -70,3 +70,30 @@ def test_validation_split_and_cross_validation(domains):
 
 def test_strategies_are_all_defined():
     assert list(finetune.STRATEGIES) == ["head only", "last stage", "gradual unfreezing", "layer-wise LRs", "too-high LR"]
+
+
+def test_playground_config():
+    config = finetune.playground_config(freeze=2, lr_ratio=0.01, weight_decay=1e-3, epochs=4, steps_per_epoch=5)
+    assert config.freeze == 2 and config.lr_decay ** 4 == pytest.approx(0.01) and config.epochs == 4
+    with pytest.raises(ValueError, match="lr_ratio"):
+        finetune.playground_config(0, 2.0, 0.0, 1, 1)
+
+
+def test_finetune_playground_trains_only_on_click():
+    from datl_helpers import widgets
+
+    configs = []
+
+    def run(config):
+        configs.append(config)
+        h = train.History()
+        h.records = [{"epoch": 1, "train_accuracy": 0.5, "val_accuracy": 0.4}]
+        return h
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    box = widgets.finetune_playground(run)
+    assert configs == []
+    box.children[2].click()
+    assert len(configs) == 1 and configs[0].freeze == 0

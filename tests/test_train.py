@@ -131,3 +131,19 @@ def test_fit_on_cuda(domains):
     net = models.DigitNet()
     history = train.fit(net, x, y, epochs=2, steps_per_epoch=5, device="cuda")
     assert history["train_loss"][-1] < history["train_loss"][0]
+
+
+def test_early_stopping_and_restore_best(domains):
+    d, x, y = _small(domains)
+    net = models.DigitNet()
+    history = train.fit(net, x, y, epochs=8, steps_per_epoch=2, lr=0.3, x_val=d.x_test[:200], y_val=d.y_test[:200],
+                        patience=2, restore_best=True, seed=0, device="cpu")
+    best = history.best()
+    assert history.best_epoch == best["epoch"]
+    if len(history) < 8:
+        assert history.last.get("stopped_early") and len(history) - history.best_epoch == 2
+    # the restored weights are those of the best epoch
+    restored = train.evaluate(net, d.x_test[:200], d.y_test[:200], device="cpu")["accuracy"]
+    assert restored == pytest.approx(best["val_accuracy"])
+    with pytest.raises(ValueError, match="needs x_val"):
+        train.fit(models.DigitNet(), x, y, epochs=1, patience=1, device="cpu")
