@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from datl_helpers import dann
+from datl_helpers.errors import DatlError
+
+QUICK = dann.DannConfig(steps=30, batch_size=32, log_every=10)
+
+
+def test_gradient_reversal_forward_identity_backward_negated():
+    x = torch.randn(5, 3, requires_grad=True)
+    y = dann.grad_reverse(x, 0.7)
+    assert torch.equal(y, x)
+    y.sum().backward()
+    assert torch.allclose(x.grad, torch.full_like(x, -0.7))
+    layer = dann.GradientReversal(2.0)
+    x2 = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    (layer(x2) * torch.arange(4.0, dtype=torch.float64)).sum().backward()
+    assert torch.allclose(x2.grad, -2.0 * torch.arange(4.0, dtype=torch.float64))
+
+
+def test_schedules():
+    assert dann.dann_lambda(0.0) == 0.0
+    assert dann.dann_lambda(1.0) == pytest.approx(2 / (1 + math.exp(-10)) - 1)
+    assert dann.dann_lambda(0.5, lambda_max=0.5) == pytest.approx(0.5 * (2 / (1 + math.exp(-5)) - 1))
+    assert dann.dann_lr(0.0, 0.01) == 0.01
+    assert dann.dann_lr(1.0, 0.01) == pytest.approx(0.01 / 11**0.75)
+
+
+def test_guard_catches_divergence_and_collapse():
+    ok = torch.arange(64) % 10
+    dann._guard(10, 0.5, 1.0, 0.7, ok, 10)
+    with pytest.raises(dann.DivergenceError, match="diverged"):
+        dann._guard(10, 0.5, float("nan"), 0.7, ok, 10)
+    with pytest.raises(dann.DivergenceError, match="collapse"):
+        dann._guard(10, 0.5, 1.0, 0.7, torch.zeros(64, dtype=torch.long), 10)
+    dann._guard(1, 0.05, 1.0, 0.7, torch.zeros(64, dtype=torch.long), 10)  # too early to call it
+
+
+@pytest.mark.parametrize("method", dann.METHODS)
+def test_train_dann_records_history(domains, method):
+    model, disc, history = dann.train_dann(domains["mnist"], domains["mnistm"], method, QUICK, seed=0, device="cpu")
+    assert [r["step"] for r in history.records] == [1, 11, 21, 30]
+    lambdas = history["lambda"]
+    if method == "dann":
+        assert lambdas[0] == 0.0 and lambdas[-1] > 0.9 and lambdas == sorted(lambdas)
+    else:
+        assert set(lambdas) == {0.0}
+    assert all(0 <= a <= 1 for a in history["domain_accuracy"])
+
+
+def test_domain_classifier_reverses_only_the_feature_gradient():
+    torch.manual_seed(0)
+    disc = dann.DomainClassifier(8, hidden=16)
+    f = torch.randn(6, 8, requires_grad=True)
+    labels = torch.tensor([0.0, 0, 0, 1, 1, 1])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    disc.reverse.coeff = 0.5
+    g_feat, g_w = torch.autograd.grad(bce(disc(f), labels), (f, disc.net[0].weight))
+    plain_feat, plain_w = torch.autograd.grad(bce(disc.net(f).squeeze(1), labels), (f, disc.net[0].weight))
+    assert torch.allclose(g_feat, -0.5 * plain_feat)  # the features are pushed to confuse the classifier
+    assert torch.allclose(g_w, plain_w)  # while the classifier itself learns normally
+
+
+def test_run_adaptation_and_reproducibility(domains):
+    a = dann.run_adaptation(domains["mnist"], domains["mnistm"], "dann", seed=3, config=QUICK, device="cpu")
+    b = dann.run_adaptation(domains["mnist"], domains["mnistm"], "dann", seed=3, config=QUICK, device="cpu")
+    assert set(a) == {"seed", "target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds"}
+    assert a["target_accuracy"] == b["target_accuracy"] and a["domain_accuracy"] == b["domain_accuracy"]
+
+
+def test_bad_input(domains):
+    with pytest.raises(ValueError, match="source-only, dann, target-oracle"):
+        dann.train_dann(domains["mnist"], domains["mnistm"], "adda")
+    from datl_helpers.data import Domain
+
+    three = Domain("three", domains["digits"].x_train[:30], torch.arange(30) % 3, domains["digits"].x_test[:9], torch.arange(9) % 3)
+    with pytest.raises(DatlError, match="same classes"):
+        dann.train_dann(domains["mnist"], three, "dann", QUICK)
