@@ -81,3 +81,50 @@ def test_bad_input(domains):
     three = Domain("three", domains["digits"].x_train[:30], torch.arange(30) % 3, domains["digits"].x_test[:9], torch.arange(9) % 3)
     with pytest.raises(DatlError, match="same classes"):
         dann.train_dann(domains["mnist"], three, "dann", QUICK)
+
+
+def test_adapt_command_json_and_npz_target(tmp_path, domains, capsys):
+    import json
+
+    import numpy as np
+
+    from datl_helpers.__main__ import main
+
+    from datl_helpers.data import few_labels
+
+    xs, ys = few_labels(domains["mnistm"], 20, seed=0)
+    npz = tmp_path / "target.npz"
+    # a user's target: N x H x W x 3 uint8 at another size, no test split given
+    np.savez(npz, x=xs.permute(0, 2, 3, 1).numpy()[:, 2:30, 2:30], y=ys.numpy())
+    out = tmp_path / "adapt.json"
+    code = main(["adapt", "--source", "mnist", "--target", f"npz:{npz}", "--method", "dann", "--steps", "20",
+                 "--seeds", "0", "--device", "cpu", "--json", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["command"] == "adapt" and result["config"]["method"] == "dann" and result["config"]["steps"] == 20
+    assert set(result["runs"][0]) == {"seed", "target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds"}
+    assert "target accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x": "images"}, "lacks array"),
+    ({"x": "images", "y": "short"}, "labels have"),
+    ({"x": "images", "y": "three-classes"}, "same classes"),
+    ({"x": "tiny", "y": "labels"}, "at least 8x8"),
+])
+def test_adapt_bad_input_is_one_line(tmp_path, domains, capsys, arrays, message):
+    import numpy as np
+
+    from datl_helpers.__main__ import main
+
+    n = 40
+    values = {
+        "images": np.zeros((n, 28, 28), np.uint8), "tiny": np.zeros((n, 4, 4), np.uint8),
+        "labels": np.arange(n) % 10, "short": np.arange(n - 1) % 10, "three-classes": np.arange(n) % 3,
+    }
+    npz = tmp_path / "bad.npz"
+    np.savez(npz, **{k: values[v] for k, v in arrays.items()})
+    code = main(["adapt", "--source", "mnist", "--target", f"npz:{npz}", "--steps", "5", "--seeds", "0", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not any(p.suffix == ".json" for p in tmp_path.iterdir())  # nothing written
