@@ -8,7 +8,7 @@ import torch
 from datl_helpers import dann
 from datl_helpers.errors import DatlError
 
-QUICK = dann.DannConfig(steps=30, batch_size=32, log_every=10)
+QUICK = dann.DannConfig(steps=30, batch_size=32, log_every=10, lambda_max=1.0)
 
 
 def test_gradient_reversal_forward_identity_backward_negated():
