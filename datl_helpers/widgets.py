@@ -3,7 +3,8 @@
 Each control is split in two: a plain function that computes what to show from the control's
 values (tested without a kernel), and a builder that wires ipywidgets to it. Building a control
 does no long work, and nothing waits for a click, so a non-interactive run (papermill, CI) passes
-straight through.
+straight through. Figures are shown as PNG bytes in an ``Image`` widget rather than captured in an
+``Output`` widget: capturing output while a notebook is executed headlessly can stall the run.
 """
 
 from __future__ import annotations
@@ -43,26 +44,32 @@ def browse(
     return d.x_test[idx], title
 
 
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (and the figure closed)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def domain_browser(domains: Mapping[str, Domain], count: int = 20):
     """A domain dropdown, a class selector and a 'new sample' button over an image grid."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from datl_helpers.plots import show_images
 
     name = w.Dropdown(options=list(domains), description="domain")
     digit = w.Dropdown(options=[("all", ALL_CLASSES)] + [(str(c), c) for c in range(10)], description="class")
     seed = w.IntSlider(value=0, min=0, max=99, description="sample")
-    out = w.Output()
+    out = w.Image(format="png")
 
     def redraw(*_):
         images, title = browse(domains, name.value, digit.value, count, seed.value)
-        with out:
-            out.clear_output(wait=True)
-            fig = show_images(images, ncol=10, title=title)
-            display(fig)
-            plt.close(fig)
+        out.value = figure_png(show_images(images, ncol=10, title=title))
 
     for control in (name, digit, seed):
         control.observe(redraw, names="value")
@@ -106,7 +113,7 @@ def transfer_explorer(rows, stage_rows, domains: Mapping[str, Domain], run_live)
     stage = w.Dropdown(options=stages, value=stages[-1], description="probe stage")
     button = w.Button(description="fresh live run (seed 100)", layout=w.Layout(width="220px"))
     out = w.HTML()
-    live = w.Output()
+    live = w.HTML()
 
     def show(*_):
         lines = []
@@ -122,10 +129,11 @@ def transfer_explorer(rows, stage_rows, domains: Mapping[str, Domain], run_live)
 
     def run(_):
         k = None if labels.value == "all" else labels.value
-        with live:
-            for method in methods:
-                row = run_live(domains[target.value], method, k, 100)
-                print(f"live: {method:12s} {100 * row['target_accuracy']:.1f} % in {row['seconds']:.1f} s")
+        lines = []
+        for method in methods:
+            row = run_live(domains[target.value], method, k, 100)
+            lines.append(f"live: {method} {100 * row['target_accuracy']:.1f} % in {row['seconds']:.1f} s")
+        live.value = "<br>".join(lines)
 
     for control in (target, labels, stage):
         control.observe(show, names="value")
@@ -138,8 +146,6 @@ def finetune_playground(run):
     """Sliders for freeze depth, the stage/head learning-rate ratio and weight decay; the button
     calls ``run(config)`` (which returns a History) and draws its learning curves."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from datl_helpers.finetune import playground_config
     from datl_helpers.plots import history_curves
@@ -149,17 +155,14 @@ def finetune_playground(run):
     decay = w.FloatLogSlider(value=1e-4, base=10, min=-6, max=-1, description="weight decay")
     epochs = w.IntSlider(value=10, min=2, max=30, description="epochs")
     button = w.Button(description="train and plot")
-    out = w.Output()
+    out = w.Image(format="png")
 
     def go(_):
         config = playground_config(freeze.value, ratio.value, decay.value, epochs.value, steps_per_epoch=10)
-        with out:
-            out.clear_output(wait=True)
-            history = run(config)
-            keys = [k for k in ("train_accuracy", "val_accuracy", "source_accuracy") if history[k]]
-            fig = history_curves(history, keys, title=f"frozen {freeze.value}, LR ratio {ratio.value:.3g}, wd {decay.value:.1g}")
-            display(fig)
-            plt.close(fig)
+        history = run(config)
+        keys = [k for k in ("train_accuracy", "val_accuracy", "source_accuracy") if history[k]]
+        title = f"frozen {freeze.value}, LR ratio {ratio.value:.3g}, wd {decay.value:.1g}"
+        out.value = figure_png(history_curves(history, keys, title=title))
 
     button.on_click(go)
     return w.VBox([w.HBox([freeze, ratio]), w.HBox([decay, epochs]), button, out])

@@ -95,6 +95,7 @@ def test_notebook_executes(path, record_property):
         pm.execute_notebook(
             str(path), str(out), parameters={"SMOKE": not FULL, "DEVICE": DEVICE},
             kernel_name="python3", cwd=str(path.parent), progress_bar=False,
+            execution_timeout=900,  # a stalled cell fails the test instead of hanging CI
         )
     seconds = time.perf_counter() - start
     entry = {"seconds": round(seconds, 1), "peak_memory_mb": round(mem.peak / 2**20), "device": DEVICE}

@@ -54,7 +54,10 @@ def test_domain_browser_builds_without_a_kernel(domains):
     box = widgets.domain_browser({"digits": domains["digits"]}, count=5)
     dropdown = box.children[0].children[0]
     assert dropdown.options == ("digits",)
-    box.children[0].children[1].value = 4  # changing a control redraws without error
+    first = box.children[1].value
+    assert first[:4] == b"\x89PNG"
+    box.children[0].children[1].value = 4  # changing a control redraws
+    assert box.children[1].value[:4] == b"\x89PNG" and box.children[1].value != first
 
 
 ROWS = [
@@ -86,3 +89,4 @@ def test_transfer_explorer_shows_results_and_runs_only_on_click(domains):
     assert calls == []  # building the widget trains nothing
     box.children[2].click()
     assert calls == [("scratch", 1, 100), ("linear-probe", 1, 100)]
+    assert "live: scratch 50.0 %" in box.children[3].value
