@@ -82,6 +82,16 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_seeds(seeds: list[int], run_one) -> list[dict]:
+    """Call ``run_one(seed)`` for every seed, printing each result row as it arrives."""
+    runs = []
+    for seed in seeds:
+        runs.append(run_one(seed))
+        table = format_table(runs[-1:])
+        print(table if len(runs) == 1 else table.splitlines()[-1], flush=True)
+    return runs
+
+
 def summarize_runs(runs: list[dict], keys: tuple[str, ...]) -> tuple[dict, dict]:
     """Mean and sample standard deviation of ``keys`` over runs (one per seed)."""
     from datl_helpers.metrics import mean_std
@@ -106,11 +116,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
     config = transfer.TransferConfig(steps=args.steps)
     labels = args.labels_per_class
-    runs = []
-    for seed in args.seeds:
-        row = transfer.run_transfer(target, args.method, labels, seed=seed, config=config, device=device)
-        runs.append(row)
-        print(format_table([row]) if len(runs) == 1 else format_table([row]).splitlines()[-1], flush=True)
+    runs = run_seeds(args.seeds, lambda seed: transfer.run_transfer(
+        target, args.method, labels, seed=seed, config=config, device=device))
     mean, std = summarize_runs(runs, ("target_accuracy", "macro_f1", "seconds"))
     print(
         f"\n{args.method} on {args.target}, {labels or 'all'} labels/class, {len(runs)} seed(s): "
@@ -134,11 +141,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir)
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
     config = dann.DannConfig(steps=args.steps, lambda_max=args.lambda_max)
-    runs = []
-    for seed in args.seeds:
-        row = dann.run_adaptation(source, target, args.method, seed=seed, config=config, device=device)
-        runs.append(row)
-        print(format_table([row]) if len(runs) == 1 else format_table([row]).splitlines()[-1], flush=True)
+    runs = run_seeds(args.seeds, lambda seed: dann.run_adaptation(
+        source, target, args.method, seed=seed, config=config, device=device))
     keys = ("target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds")
     mean, std = summarize_runs(runs, keys)
     print(

@@ -104,10 +104,6 @@ def index_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterat
             yield perm[start : start + batch_size]
 
 
-def _prepare(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return x.to(device, non_blocking=True)
-
-
 def _batch(x_u8: torch.Tensor, idx: torch.Tensor, transform: Transform | None) -> torch.Tensor:
     xb = to_float(x_u8[idx])
     if transform is not None:
@@ -186,7 +182,7 @@ def fit(
     dev = resolve_device(device)
     seed_everything(seed)
     model.to(dev).to(memory_format=torch.channels_last)
-    x_dev, y_dev = _prepare(x, dev), _prepare(y, dev)
+    x_dev, y_dev = x.to(dev), y.to(dev)
     if param_groups is None:
         param_groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     opt = make_optimizer(param_groups, optimizer, lr, weight_decay)
