@@ -3,6 +3,7 @@
     domains  [--json PATH]                   the registry: names, sizes, cached or not, offline/online
     prepare  [--domains ...] [--download]    build and cache the offline domains (and fetch online ones)
     transfer --target T --labels-per-class K --method scratch|linear-probe|finetune [--seeds ...]
+             [--augment none|light|medium|heavy] [--augment-strength X]
     adapt    --source S --target T --method source-only|dann|target-oracle [--steps N] [--seeds ...]
 
 Every command prints a readable table; ``--json PATH`` also writes machine-readable results. A
@@ -109,18 +110,35 @@ def labels_per_class(text: str) -> int | None:
     return int(text)
 
 
-def cmd_transfer(args: argparse.Namespace) -> int:
-    from datl_helpers import data, train, transfer
+def unit_interval(text: str) -> float:
+    """argparse type: an augmentation strength in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
 
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from datl_helpers import augment, data, train, transfer
+
+    try:
+        augment_strength = augment.resolve_strength(args.augment, args.augment_strength)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     device = train.resolve_device(args.device)
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
-    config = transfer.TransferConfig(steps=args.steps)
+    config = transfer.TransferConfig(steps=args.steps, augment=args.augment, augment_strength=augment_strength)
     labels = args.labels_per_class
     runs = run_seeds(args.seeds, lambda seed: transfer.run_transfer(
         target, args.method, labels, seed=seed, config=config, device=device))
     mean, std = summarize_runs(runs, ("target_accuracy", "macro_f1", "seconds"))
     print(
-        f"\n{args.method} on {args.target}, {labels or 'all'} labels/class, {len(runs)} seed(s): "
+        f"\n{args.method} on {args.target}, {labels or 'all'} labels/class, augment {args.augment} "
+        f"(strength {augment_strength:g}), {len(runs)} seed(s): "
         f"accuracy {100 * mean['target_accuracy']:.1f} ± {100 * std['target_accuracy']:.1f} %, "
         f"macro F1 {mean['macro_f1']:.3f}, {mean['seconds']:.1f} s per run on {device}"
     )
@@ -140,7 +158,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     device = train.resolve_device(args.device)
     source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir)
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
-    config = dann.DannConfig(steps=args.steps, lambda_max=args.lambda_max)
+    config = dann.DannConfig(steps=args.steps, lambda_max=args.lambda_max, fast=False if args.plain_path else None)
     runs = run_seeds(args.seeds, lambda seed: dann.run_adaptation(
         source, target, args.method, seed=seed, config=config, device=device))
     keys = ("target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds")
@@ -161,6 +179,27 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from datl_helpers import bench, data
+
+    source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir)
+    target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
+    result = bench.run_bench(source, target, device=args.device, batch_size=args.batch_size, steps=args.steps,
+                             repeats=args.repeats, workers=tuple(args.workers), adapt=not args.no_adapt)
+    rows = [{"pipeline": k, "images/s": v, "ours is": f"{result['ratios'][f'vs_{k}']:.2f}x" if k != "ours" else ""}
+            for k, v in result["images_per_second"].items()]
+    print(format_table(rows))
+    print(f"DANN step, batch {args.batch_size} source + {args.batch_size} target images, on {result['device']} "
+          f"({result['threads']} threads), median of {args.repeats} x {args.steps} steps")
+    if "adapt" in result:
+        a = result["adapt"]
+        print(f"adapt {a['source']} -> {a['target']} (default settings, seed 0): {a['seconds']:.0f} s, "
+              f"target accuracy {100 * a['target_accuracy']:.1f} %")
+    if args.json:
+        write_json(args.json, {"command": "bench", **result, "versions": versions()})
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m datl_helpers", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None, help="where domains are cached (default: $DATL_DATA_DIR or ~/.cache/datl)")
@@ -176,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write build times as JSON here")
     p.set_defaults(func=cmd_prepare)
 
+    from datl_helpers.augment import PRESETS
     from datl_helpers.transfer import METHODS, TransferConfig
 
     p = sub.add_parser("transfer", help="few-label transfer to a target domain")
@@ -184,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=METHODS, default="finetune")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=TransferConfig.steps, help="training steps (scratch, finetune)")
+    p.add_argument("--augment", choices=list(PRESETS), default="none",
+                   help="augmentation of the labelled training images (never of the test images)")
+    p.add_argument("--augment-strength", type=unit_interval, default=None,
+                   help="strength in [0, 1] that replaces the preset's own ("
+                   + ", ".join(f"{k} {v:g}" for k, v in PRESETS.items() if v) + ")")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", type=Path, help="also write config, per-seed runs, mean and std here")
     p.set_defaults(func=cmd_transfer)
@@ -199,7 +244,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--device", default="auto")
     p.add_argument("--json", type=Path, help="also write config, per-seed runs, mean and std here")
+    p.add_argument("--plain-path", action="store_true", help="switch the fast training path off (for comparison)")
     p.set_defaults(func=cmd_adapt)
+
+    p = sub.add_parser("bench", help="images/s of the DANN step: our pipeline vs DataLoader pipelines")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=256, help="images per domain per step")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 4], help="DataLoader worker counts to compare")
+    p.add_argument("--source", default="mnist")
+    p.add_argument("--target", default="mnistm")
+    p.add_argument("--no-adapt", action="store_true", help="skip the timed default adapt run")
+    p.add_argument("--json", type=Path, help="also write the results as JSON here")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -184,3 +184,154 @@ def grouped_bars(rows: Sequence[dict], x: str, value: str = "accuracy", hue: str
     ax.tick_params(axis="x", labelrotation=15)
     fig.tight_layout()
     return fig
+
+
+def augmentation_heatmaps(rows: Sequence[dict], value: str = "target_accuracy", title: str = ""):
+    """Mean ``value`` in percent over seeds: methods (rows) by augmentation (columns), one panel per
+    number of labels per class. ``rows`` as from :func:`datl_helpers.augment.augmentation_runs`."""
+    import pandas as pd
+    import seaborn as sns
+
+    plt = _plt()
+    frame = pd.DataFrame(rows)
+    counts = list(dict.fromkeys(frame["labels_per_class"]))
+    augments = list(dict.fromkeys(frame["augment"]))
+    methods = list(dict.fromkeys(frame["method"]))
+    fig, axes = plt.subplots(1, len(counts), figsize=(3.3 * len(counts) + 1.0, 2.9), squeeze=False)
+    for i, (ax, k) in enumerate(zip(axes[0], counts)):
+        table = (100 * frame[frame["labels_per_class"] == k].pivot_table(index="method", columns="augment", values=value))
+        sns.heatmap(table.loc[methods, augments], annot=True, fmt=".1f", cmap="viridis", vmin=0, vmax=100,
+                    cbar=False, ax=ax, annot_kws={"fontsize": 8})
+        ax.set_title(f"{k} labels/class")
+        ax.set_xlabel("augmentation")
+        ax.set_ylabel("")
+        ax.tick_params(axis="y", labelrotation=0)
+        if i:
+            ax.set_yticklabels([])
+    fig.suptitle(title or f"mean {value} (%) on un-augmented test images")
+    fig.tight_layout()
+    return fig
+
+
+def augmentation_lines(rows: Sequence[dict], value: str = "target_accuracy", x: str = "augment", title: str = ""):
+    """``value`` against ``x`` (the preset, or the numeric ``strength``), one line per method with
+    ± 1 std error bars over seeds, one panel per number of labels per class."""
+    import pandas as pd
+    import seaborn as sns
+
+    plt = _plt()
+    frame = pd.DataFrame(rows)
+    counts = list(dict.fromkeys(frame["labels_per_class"]))
+    fig, axes = plt.subplots(1, len(counts), figsize=(4.2 * len(counts), 3.4), squeeze=False, sharey=True)
+    for ax, k in zip(axes[0], counts):
+        part = frame[frame["labels_per_class"] == k]
+        sns.lineplot(part, x=x, y=value, hue="method", errorbar="sd", err_style="bars", marker="o", ax=ax,
+                     sort=x == "strength")
+        ax.set_title(f"{k} labels/class")
+        ax.set_xlabel("augmentation" if x == "augment" else x)
+        ax.set_ylabel("test accuracy" if value == "target_accuracy" else value)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def gain_bars(gains: Sequence[dict], title: str = ""):
+    """Paired gains over no augmentation (percentage points, ± 1 std over seeds): one panel per
+    augmentation, labels per class on the x axis, one bar per method.
+    ``gains`` as from :func:`datl_helpers.augment.paired_gains`."""
+    import pandas as pd
+    import seaborn as sns
+
+    plt = _plt()
+    frame = pd.DataFrame(gains)
+    frame["labels per class"] = frame["labels_per_class"].astype(str)
+    augments = list(dict.fromkeys(frame["augment"]))
+    fig, axes = plt.subplots(1, len(augments), figsize=(3.8 * len(augments), 3.4), squeeze=False, sharey=True)
+    for i, (ax, name) in enumerate(zip(axes[0], augments)):
+        sns.barplot(frame[frame["augment"] == name], x="labels per class", y="gain", hue="method", errorbar="sd",
+                    ax=ax, legend=i == 0)
+        ax.axhline(0, color="black", lw=0.8)
+        if i == 0:
+            ax.legend(loc="lower left", fontsize=8)
+        ax.set_title(name)
+        ax.set_ylabel("gain over no augmentation (points)" if i == 0 else "")
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def strength_sweep(rows: Sequence[dict], turnover: Sequence[dict] = (), value: str = "target_accuracy", title: str = ""):
+    """``value`` against augmentation strength, one line per method (± 1 std over seeds); the best
+    strength of each method (from :func:`datl_helpers.augment.turnover`) is marked with a star."""
+    import pandas as pd
+    import seaborn as sns
+
+    plt = _plt()
+    frame = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    methods = list(dict.fromkeys(frame["method"]))
+    palette = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
+    sns.lineplot(frame, x="strength", y=value, hue="method", errorbar="sd", err_style="bars", marker="o",
+                 palette=palette, ax=ax)
+    for t in turnover:
+        ax.plot([t["best_strength"]], [t["best"]], marker="*", ms=15, color=palette.get(t["method"], "black"),
+                markeredgecolor="black")
+    ax.set_xlabel("augmentation strength (0 = none, 1 = deliberately too much)")
+    ax.set_ylabel("test accuracy" if value == "target_accuracy" else value)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def moons_boundaries(result: dict, title: str = ""):
+    """Decision regions of source-only and DANN on the two-moons toy (``moons.compare`` output):
+    source points as dots coloured by class, target points as crosses."""
+    from datl_helpers.moons import decision_grid
+
+    plt = _plt()
+    moons = result["moons"]
+    fig, axes = plt.subplots(1, len(result["models"]), figsize=(5 * len(result["models"]), 4.2))
+    for ax, (method, model) in zip(np.atleast_1d(axes), result["models"].items()):
+        gx, gy, prob = decision_grid(model, moons)
+        ax.contourf(gx, gy, prob, levels=[0, 0.5, 1], colors=["#cfe2f3", "#fde2cf"], alpha=0.8)
+        ax.contour(gx, gy, prob, levels=[0.5], colors="k", linewidths=1)
+        for cls, colour in ((0, "tab:blue"), (1, "tab:orange")):
+            s = moons.ys == cls
+            t = moons.yt == cls
+            ax.scatter(moons.xs[s, 0], moons.xs[s, 1], s=9, c=colour, label=f"source, class {cls}")
+            ax.scatter(moons.xt[t, 0], moons.xt[t, 1], s=14, c=colour, marker="x", alpha=0.6, label=f"target, class {cls}")
+        ax.set_title(f"{method}: target accuracy {result['target_accuracy'][method]:.1%}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    np.atleast_1d(axes)[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(title or f"two moons, target rotated by {moons.angle:.0f} degrees")
+    fig.tight_layout()
+    return fig
+
+
+def dann_curves(histories: Mapping, title: str = ""):
+    """Label loss, domain loss and domain-classifier accuracy against the step, one line per run
+    (``{name: History}`` from ``dann.train_dann``), with lambda on the last panel's right axis."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for name, history in histories.items():
+        steps = history["step"]
+        for ax, key in zip(axes, ("label_loss", "domain_loss", "domain_accuracy")):
+            ax.plot(steps, history[key], label=name)
+            ax.set_title(key.replace("_", " "))
+            ax.set_xlabel("step")
+    axes[1].axhline(np.log(2), color="grey", ls=":", lw=1)
+    axes[1].text(0, np.log(2), " chance (ln 2)", va="bottom", fontsize=7, color="grey")
+    axes[2].axhline(0.5, color="grey", ls=":", lw=1)
+    axes[2].set_ylim(0.3, 1.02)
+    twin = axes[2].twinx()
+    lam = max(histories.values(), key=lambda h: max(h["lambda"]))
+    twin.plot(lam["step"], lam["lambda"], color="k", ls="--", lw=1, label="lambda")
+    twin.set_ylabel("lambda (dashed)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

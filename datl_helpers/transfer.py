@@ -10,6 +10,12 @@ Three methods, the same labelled subset, the same test set:
 
 :func:`run_transfer` returns one row of numbers (accuracy, macro F1, seconds) per run; the command
 line, notebook 01's label-efficiency curves and notebook 02's tables are built from such rows.
+
+Augmentation (notebook 03, :mod:`datl_helpers.augment`) is chosen with ``config.augment`` (a preset)
+and ``config.augment_strength``, or passed ready-made as ``transform``. It only ever touches the
+labelled training images: the trained methods augment every training batch; the linear probe,
+whose backbone is frozen, is fitted on the labelled images plus ``config.probe_copies`` augmented
+copies of them. Test images are never augmented.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ class TransferConfig:
     lr_decay: float = 0.3  # finetune: stage i of n gets lr * lr_decay ** (n - i); the head gets lr
     weight_decay: float = 1e-4
     probe_c: float = 1.0  # linear-probe: inverse L2 strength of the logistic regression
+    augment: str = "none"  # augmentation preset: none, light, medium, heavy (datl_helpers.augment.PRESETS)
+    augment_strength: float | None = None  # in [0, 1]; replaces the preset's strength when given
+    probe_copies: int = 4  # linear-probe with augmentation: augmented copies of each labelled image
 
 
 def new_model(method: str, num_classes: int = 10) -> models.StagedNet:
@@ -63,11 +72,20 @@ def run_transfer(
 ) -> dict:
     """Train ``method`` on ``labels_per_class`` labelled target images (None: all) and test it.
 
-    Returns ``{"seed", "labels", "target_accuracy", "macro_f1", "seconds"}``. ``transform``
-    (augmentation on float batches) applies to the trained methods during training only.
+    Returns ``{"seed", "labels", "target_accuracy", "macro_f1", "seconds"}``. The augmentation is
+    ``config.augment`` / ``config.augment_strength`` (seeded with ``seed``), or ``transform`` (a
+    callable on float batches, for example :class:`datl_helpers.augment.BatchAugment`) when given;
+    it is applied to the labelled training images only, never to the test images.
     """
+    from datl_helpers import augment
+
     check_method(method)
     config = config or TransferConfig()
+    strength = augment.resolve_strength(config.augment, config.augment_strength)
+    if transform is not None and strength > 0:
+        raise ValueError("give the augmentation either as transform or as config.augment, not both")
+    if transform is None:
+        transform = augment.make_augment(config.augment, config.augment_strength, seed=seed)
     start = time.perf_counter()
     x, y = few_labels(target, labels_per_class, seed)
     train.seed_everything(seed)
@@ -75,9 +93,13 @@ def run_transfer(
     if method == "linear-probe":
         from datl_helpers.features import extract_features, fit_logistic_probe
 
-        train_feats = extract_features(model, x, device=device)
+        x_fit, y_fit = x, y
+        if transform is not None:  # the frozen backbone sees augmentation as extra labelled copies
+            x_fit = torch.cat([x, augment.augmented_copies(x, transform, config.probe_copies)])
+            y_fit = y.repeat(config.probe_copies + 1)
+        train_feats = extract_features(model, x_fit, device=device)
         test_feats = extract_features(model, target.x_test, device=device)
-        probe = fit_logistic_probe(train_feats, y, c=config.probe_c, seed=seed)
+        probe = fit_logistic_probe(train_feats, y_fit, c=config.probe_c, seed=seed)
         pred = torch.as_tensor(probe.predict(test_feats.numpy()))
     else:
         groups = None

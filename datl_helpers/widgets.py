@@ -166,3 +166,116 @@ def finetune_playground(run):
 
     button.on_click(go)
     return w.VBox([w.HBox([freeze, ratio]), w.HBox([decay, epochs]), button, out])
+
+
+def strength_view(images: torch.Tensor, strength: float, kinds: str = "all", seed: int = 0) -> tuple[torch.Tensor, str]:
+    """The augmentation gallery's content: ``images`` augmented at ``strength`` with the kind set
+    ``kinds`` (a key of :data:`datl_helpers.augment.KIND_SETS`), one draw per image, and a title."""
+    from datl_helpers import augment
+
+    if kinds not in augment.KIND_SETS:
+        raise ValueError(f"unknown kind set {kinds!r}; choose from {', '.join(augment.KIND_SETS)}")
+    out = augment.augment_batch(images, strength, seed=seed, kinds=augment.KIND_SETS[kinds], group_size=1)
+    return out, f"strength {strength:.2f}, {kinds} ({', '.join(augment.KIND_SETS[kinds])}), draw {seed}"
+
+
+def measured_at(rows, strength: float) -> str:
+    """What the stored strength sweep measured nearest to ``strength``: mean test accuracy per method."""
+    from datl_helpers.metrics import mean_std
+
+    if not rows:
+        return "no stored sweep"
+    nearest = min({r["strength"] for r in rows}, key=lambda s: (abs(s - strength), s))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    parts = []
+    for m in methods:
+        picked = [r["target_accuracy"] for r in rows if r["method"] == m and r["strength"] == nearest]
+        if picked:
+            mean, std = mean_std(picked)
+            parts.append(f"{m} {100 * mean:.1f} ± {100 * std:.1f} %")
+    labels = rows[0]["labels_per_class"]
+    return f"measured at strength {nearest:g} ({labels} labels/class, test accuracy over seeds): " + ", ".join(parts)
+
+
+def augmentation_gallery(images: torch.Tensor, sweep_rows=(), ncol: int = 10):
+    """A strength slider, a kind-set selector and a 'new draw' slider over a grid of augmented
+    images, with the accuracy the stored sweep measured at the nearest strength (nothing trains)."""
+    import ipywidgets as w
+
+    from datl_helpers import augment
+    from datl_helpers.plots import show_images
+
+    strength = w.FloatSlider(value=augment.PRESETS["medium"], min=0.0, max=1.0, step=0.05, description="strength")
+    kinds = w.Dropdown(options=list(augment.KIND_SETS), value="all", description="kinds")
+    seed = w.IntSlider(value=0, min=0, max=99, description="draw")
+    out = w.Image(format="png")
+    measured = w.HTML()
+
+    def redraw(*_):
+        shown, title = strength_view(images, strength.value, kinds.value, seed.value)
+        out.value = figure_png(show_images(shown, ncol=ncol, title=title))
+        measured.value = measured_at(list(sweep_rows), strength.value)
+
+    for control in (strength, kinds, seed):
+        control.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox([strength, kinds, seed]), out, measured])
+
+
+def moons_playground(run, first: dict, lambda_max: float = 1.0):
+    """Sliders for the target's rotation and lambda_max; every change calls ``run(angle, lambda_max)``
+    (``moons.compare``, under a second) and redraws both decision boundaries. ``first`` is an
+    already computed result to show before any change."""
+    import ipywidgets as w
+
+    from datl_helpers.plots import moons_boundaries
+
+    angle_slider = w.FloatSlider(value=first["moons"].angle, min=0, max=90, step=5, description="rotation °", continuous_update=False)
+    lam_slider = w.FloatSlider(value=lambda_max, min=0, max=2, step=0.1, description="λ max", continuous_update=False)
+    out = w.Image(format="png")
+
+    def draw(_=None):
+        out.value = figure_png(moons_boundaries(run(angle_slider.value, lam_slider.value)))
+
+    angle_slider.observe(draw, names="value")
+    lam_slider.observe(draw, names="value")
+    out.value = figure_png(moons_boundaries(first))
+    return w.VBox([w.HBox([angle_slider, lam_slider]), out])
+
+
+def describe_pair(rows, pair: str) -> str:
+    """One line of measured results for ``pair`` ("mnist -> mnistm"): mean ± std per method."""
+    from datl_helpers.metrics import mean_std
+
+    parts = []
+    for method in dict.fromkeys(r["method"] for r in rows if r["pair"] == pair):
+        mean, std = mean_std(r["target_accuracy"] for r in rows if r["pair"] == pair and r["method"] == method)
+        parts.append(f"{method} {100 * mean:.1f} ± {100 * std:.1f} %")
+    return f"{pair}, measured above: " + ", ".join(parts) if parts else f"{pair}: not measured above"
+
+
+def dann_playground(rows, run, pairs, lambda_max: float = 0.3, gamma: float = 10.0):
+    """Pick a source/target pair, lambda_max and gamma. The measured results for the pair show at once;
+    the button calls ``run(pair, lambda_max, gamma)`` (which returns ``(row, history)``) for a short
+    live DANN run and draws its curves."""
+    import ipywidgets as w
+
+    from datl_helpers.plots import dann_curves
+
+    pair = w.Dropdown(options=list(pairs), description="pair")
+    lam = w.FloatLogSlider(value=lambda_max, base=10, min=-2, max=0.5, description="λ max")
+    gam = w.FloatSlider(value=gamma, min=1, max=30, step=1, description="γ")
+    measured = w.HTML(describe_pair(rows, pair.value))
+    button = w.Button(description="train live")
+    live = w.HTML()
+    out = w.Image(format="png")
+    pair.observe(lambda _: setattr(measured, "value", describe_pair(rows, pair.value)), names="value")
+
+    def go(_):
+        row, history = run(pair.value, lam.value, gam.value)
+        live.value = (f"live run: target accuracy {row['target_accuracy']:.1%}, source {row['source_accuracy']:.1%}, "
+                      f"domain accuracy {row['domain_accuracy']:.2f}")
+        out.value = figure_png(dann_curves({"dann": history}, title=f"{pair.value}, λ max {lam.value:.2g}, γ {gam.value:g}"))
+
+    button.on_click(go)
+    return w.VBox([w.HBox([pair, lam, gam]), measured, button, live, out])

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from datl_helpers.__main__ import main
 
 
@@ -34,3 +36,31 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
         assert "Traceback" not in run.stderr
         assert len(run.stderr.strip().splitlines()) == 1 and run.stderr.startswith("error: ")
         assert "syn" in run.stderr  # the offline names are offered
+
+
+def test_transfer_augment_is_recorded_in_json(tmp_path, capsys):
+    out = tmp_path / "aug.json"
+    code = main(["transfer", "--target", "digits", "--labels-per-class", "3", "--method", "scratch", "--steps", "5",
+                 "--seeds", "0", "--augment", "light", "--device", "cpu", "--json", str(out)])
+    assert code == 0
+    config = json.loads(out.read_text())["config"]
+    assert config["augment"] == "light" and config["augment_strength"] == 0.25
+    assert "augment light (strength 0.25)" in capsys.readouterr().out
+    code = main(["transfer", "--target", "digits", "--labels-per-class", "3", "--method", "linear-probe", "--seeds", "0",
+                 "--augment", "heavy", "--augment-strength", "0.4", "--device", "cpu", "--json", str(out)])
+    assert code == 0
+    config = json.loads(out.read_text())["config"]
+    assert (config["augment"], config["augment_strength"], config["probe_copies"]) == ("heavy", 0.4, 4)
+
+
+def test_transfer_augment_bad_input(capsys):
+    # a strength without a preset to override is a one-line user error
+    assert main(["transfer", "--target", "digits", "--augment-strength", "0.3", "--seeds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "light, medium, heavy" in err and len(err.strip().splitlines()) == 1
+    for args in (["--augment", "strong"], ["--augment", "light", "--augment-strength", "1.5"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(["transfer", "--target", "digits", *args])
+        assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "none" in err and "heavy" in err and "[0, 1]" in err

@@ -128,3 +128,43 @@ def test_adapt_bad_input_is_one_line(tmp_path, domains, capsys, arrays, message)
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not any(p.suffix == ".json" for p in tmp_path.iterdir())  # nothing written
+
+
+def test_proxy_a_distance_separable_vs_identical():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(300, 16, generator=g)
+    assert dann.proxy_a_distance(a, a + 5.0) > 1.9  # shifted: trivially separable
+    assert dann.proxy_a_distance(a[:150], a[150:]) < 0.3  # two halves of one distribution
+
+
+def test_selection_criteria_and_choose(domains):
+    model, _, _ = dann.train_dann(domains["mnist"], domains["mnistm"], "dann", QUICK, seed=0, device="cpu")
+    crit = dann.selection_criteria(model, domains["mnist"], domains["mnistm"], n=200, device="cpu")
+    assert set(crit) == set(dann.CRITERIA)
+    assert 0 <= crit["source_val_accuracy"] <= 1 and 0 <= crit["target_accuracy"] <= 1
+    assert 0 <= crit["target_entropy"] <= math.log(10) + 1e-6
+    assert math.isfinite(crit["dev_risk"])
+    rows = [
+        {"candidate": "a", "source_val_accuracy": 0.99, "target_entropy": 0.9, "dev_risk": 2.0, "target_accuracy": 0.6},
+        {"candidate": "b", "source_val_accuracy": 0.97, "target_entropy": 0.2, "dev_risk": 0.5, "target_accuracy": 0.9},
+    ]
+    picks = dann.choose(rows)
+    assert picks["source_val_accuracy"]["picked"] == "a"
+    assert picks["target_entropy"]["picked"] == picks["dev_risk"]["picked"] == picks["target_accuracy"]["picked"] == "b"
+
+
+def test_dev_risk_with_identical_domains_is_the_source_loss(domains):
+    model, _, _ = dann.train_dann(domains["mnist"], domains["mnistm"], "source-only", QUICK, seed=0, device="cpu")
+    x, y = domains["mnist"].x_test[:300], domains["mnist"].y_test[:300]
+    loss = torch.nn.functional.cross_entropy(dann.train.predict_logits(model, x, device="cpu"), y).item()
+    # target = the same images: the weights are ~1, so DEV is close to the plain validation loss
+    assert dann.dev_risk(model, (x, y), x, device="cpu") == pytest.approx(loss, rel=0.15)
+
+
+def test_results_table_and_gap_closed():
+    rows = [{"pair": "s -> t", "method": m, "seed": s, "target_accuracy": acc + 0.01 * s}
+            for m, acc in (("source-only", 0.5), ("dann", 0.8), ("target-oracle", 0.9)) for s in (0, 1)]
+    table = dann.results_table(rows)
+    assert list(table.columns) == ["source-only", "dann", "target-oracle", "gap closed"]
+    assert table.loc["s -> t", "gap closed"] == "75%"
+    assert dann.gap_closed(0.5, 0.8, 0.9) == pytest.approx(0.75)

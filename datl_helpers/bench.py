@@ -1,0 +1,139 @@
+"""How fast is a DANN training step, and where does the time go? (``python -m datl_helpers bench``)
+
+Small digit networks are cheap to compute, so the *pipeline* around the step decides the speed.
+Two pipelines feed the same network, batch size and step (:func:`datl_helpers.dann.dann_step`):
+
+* **ours** — the images live on the training device as one uint8 tensor; a step indexes a batch,
+  converts it to float there and runs the step (channels_last; on CUDA also a fused optimizer and
+  bf16 autocast); nothing waits for the device inside the loop.
+* **DataLoader** — the conventional way: a ``torch.utils.data.DataLoader`` whose dataset turns each
+  image into a PIL image and back into a float tensor with torchvision transforms, collates a batch
+  on the CPU, copies it to the device; the step uses the plain path (NCHW, fp32, default optimizer).
+
+Timing is honest: warm-up steps excluded, the device synchronised before reading the clock, the
+median of several repeats reported. Images per second count source and target images.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from datl_helpers import dann, models, train
+from datl_helpers.data import Domain, to_float
+
+
+class PILDigits(Dataset):
+    """One image at a time, through PIL and torchvision transforms, as a conventional pipeline does."""
+
+    def __init__(self, domain: Domain):
+        from torchvision.transforms import v2
+
+        self.x, self.y = domain.x_train, domain.y_train
+        self.transform = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from torchvision.transforms.v2.functional import to_pil_image
+
+        return self.transform(to_pil_image(self.x[i])), self.y[i]
+
+
+def _endless(loader: DataLoader) -> Iterator:
+    while True:
+        yield from loader
+
+
+def _fresh(source: Domain, device: torch.device, fast: bool, seed: int = 0):
+    """The network, domain classifier and optimizer every pipeline starts from."""
+    torch.manual_seed(seed)
+    model = dann.to_fast_layout(models.replace_head(models.load_pretrained(), source.num_classes).to(device), fast)
+    disc = dann.DomainClassifier(model.feature_dim).to(device)
+    opt = dann.make_dann_optimizer(model, disc, dann.DannConfig(), device, fast)
+    disc.reverse.coeff = 0.3
+    return model, disc, opt
+
+
+def ours_step_fn(source: Domain, target: Domain, batch_size: int, device: torch.device) -> Callable[[], None]:
+    """A function doing one DANN step through our device-resident pipeline."""
+    model, disc, opt = _fresh(source, device, fast=True)
+    xs, ys = source.x_train.to(device), source.y_train.to(device)
+    xt = target.x_train.to(device)
+    gen = torch.Generator().manual_seed(0)
+    src, tgt = train.index_batches(len(ys), batch_size, gen), train.index_batches(len(xt), batch_size, gen)
+
+    def step() -> None:
+        i_s, i_t = next(src).to(device), next(tgt).to(device)
+        dann.dann_step(model, disc, opt, to_float(torch.cat([xs[i_s], xt[i_t]])), ys[i_s], len(i_s), fast=True)
+
+    return step
+
+
+def dataloader_step_fn(
+    source: Domain, target: Domain, batch_size: int, workers: int, device: torch.device
+) -> Callable[[], None]:
+    """A function doing one DANN step fed by two PIL-transform DataLoaders with ``workers`` workers each."""
+    model, disc, opt = _fresh(source, device, fast=False)
+    options = dict(batch_size=batch_size, shuffle=True, drop_last=True, num_workers=workers,
+                   pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    src = _endless(DataLoader(PILDigits(source), generator=torch.Generator().manual_seed(0), **options))
+    tgt = _endless(DataLoader(PILDigits(target), generator=torch.Generator().manual_seed(1), **options))
+
+    def step() -> None:
+        (xs, ys), (xt, _) = next(src), next(tgt)
+        batch = torch.cat([xs, xt]).to(device, non_blocking=True)
+        dann.dann_step(model, disc, opt, batch, ys.to(device, non_blocking=True), len(xs), fast=False)
+
+    return step
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def images_per_second(step: Callable[[], None], images_per_step: int, steps: int, repeats: int,
+                      device: torch.device, warmup: int = 3) -> float:
+    """Median over ``repeats`` of (images per step x steps) / seconds, after ``warmup`` steps."""
+    for _ in range(warmup):
+        step()
+    rates = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        rates.append(images_per_step * steps / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def run_bench(
+    source: Domain, target: Domain, device: str | torch.device = "auto", batch_size: int = 256,
+    steps: int = 20, repeats: int = 3, workers: tuple[int, ...] = (0, 4), adapt: bool = True,
+) -> dict:
+    """Images per second of the DANN step through each pipeline, their ratios, and (``adapt``) the
+    wall time and accuracy of one default ``adapt`` run (seed 0) from ``source`` to ``target``."""
+    dev = train.resolve_device(device)
+    per_step = 2 * batch_size
+    rates = {"ours": images_per_second(ours_step_fn(source, target, batch_size, dev), per_step, steps, repeats, dev)}
+    for w in workers:
+        fn = dataloader_step_fn(source, target, batch_size, w, dev)
+        rates[f"dataloader_{w}"] = images_per_second(fn, per_step, steps, repeats, dev)
+    result = {
+        "images_per_second": {k: round(v, 1) for k, v in rates.items()},
+        "ratios": {f"vs_dataloader_{w}": round(rates["ours"] / rates[f"dataloader_{w}"], 2) for w in workers},
+        "batch_size": batch_size, "steps": steps, "repeats": repeats, "device": str(dev),
+        "threads": torch.get_num_threads(),
+    }
+    if adapt:
+        run = dann.run_adaptation(source, target, "dann", seed=0, device=dev)
+        result["adapt"] = {"source": source.name, "target": target.name, "config": dann.config_dict(dann.DannConfig()),
+                           "target_accuracy": run["target_accuracy"], "seconds": run["seconds"]}
+    return result

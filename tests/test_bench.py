@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from datl_helpers import bench, dann
+from datl_helpers.__main__ import main
+
+
+def test_pil_dataset_gives_the_same_floats_as_our_pipeline(domains):
+    ds = bench.PILDigits(domains["mnistm"])
+    x, y = ds[7]
+    assert x.dtype == torch.float32 and x.shape == (3, 32, 32)
+    assert torch.allclose(x, domains["mnistm"].x_train[7].float() / 255)
+    assert y == domains["mnistm"].y_train[7]
+
+
+def test_run_bench_shape(domains):
+    out = bench.run_bench(domains["mnist"], domains["mnistm"], device="cpu", batch_size=16, steps=1, repeats=1,
+                          workers=(0,), adapt=False)
+    assert set(out["images_per_second"]) == {"ours", "dataloader_0"}
+    assert all(v > 0 for v in out["images_per_second"].values())
+    assert out["ratios"]["vs_dataloader_0"] == pytest.approx(
+        out["images_per_second"]["ours"] / out["images_per_second"]["dataloader_0"], rel=0.01)
+    assert out["device"] == "cpu" and "adapt" not in out
+
+
+def test_bench_command_json(tmp_path, domains, capsys):
+    path = tmp_path / "bench.json"
+    code = main(["bench", "--device", "cpu", "--batch-size", "8", "--steps", "1", "--repeats", "1", "--workers", "0",
+                 "--no-adapt", "--json", str(path)])
+    assert code == 0
+    payload = json.loads(path.read_text())
+    assert payload["command"] == "bench" and payload["batch_size"] == 8
+    assert set(payload["ratios"]) == {"vs_dataloader_0"}
+    assert "dataloader_0" in capsys.readouterr().out
+
+
+def test_fast_and_plain_paths_agree_on_cpu(domains):
+    quick = dann.DannConfig(steps=30, batch_size=32, log_every=10)
+    fast = dann.run_adaptation(domains["mnist"], domains["mnistm"], "dann", seed=1, config=quick, device="cpu")
+    plain = dann.run_adaptation(domains["mnist"], domains["mnistm"], "dann", seed=1,
+                                config=dann.DannConfig(**{**dann.config_dict(quick), "fast": False}), device="cpu")
+    # the same arithmetic in another memory layout: equal up to float rounding
+    assert fast["target_accuracy"] == pytest.approx(plain["target_accuracy"], abs=0.02)
+    assert fast["source_accuracy"] == pytest.approx(plain["source_accuracy"], abs=0.02)
