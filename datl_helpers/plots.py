@@ -14,6 +14,14 @@ def _plt():
     return plt
 
 
+def _label_axes(ax, xlabel: str, value: str, title: str) -> None:
+    """Axis labels ("test accuracy" for ``target_accuracy``), title and a light grid."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy" if value == "target_accuracy" else value)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+
+
 def as_image_grid(x: torch.Tensor, ncol: int) -> np.ndarray:
     """uint8 images N x 3 x H x W as one H*rows x W*ncol x 3 array (1-pixel white gutters)."""
     from torchvision.utils import make_grid
@@ -163,10 +171,7 @@ def label_efficiency_curves(rows: Sequence[dict], value: str = "target_accuracy"
         part["x"] = part["labels per class"].map({k: i for i, k in enumerate(order)})
         sns.lineplot(part, x="x", y=value, hue="method", errorbar="sd", marker="o", ax=ax)
         ax.set_xticks(range(len(order)), order)
-        ax.set_xlabel("labelled images per class")
-        ax.set_ylabel("test accuracy" if value == "target_accuracy" else value)
-        ax.set_title(target)
-        ax.grid(alpha=0.3)
+        _label_axes(ax, "labelled images per class", value, target)
     fig.tight_layout()
     return fig
 
@@ -227,10 +232,7 @@ def augmentation_lines(rows: Sequence[dict], value: str = "target_accuracy", x: 
         part = frame[frame["labels_per_class"] == k]
         sns.lineplot(part, x=x, y=value, hue="method", errorbar="sd", err_style="bars", marker="o", ax=ax,
                      sort=x == "strength")
-        ax.set_title(f"{k} labels/class")
-        ax.set_xlabel("augmentation" if x == "augment" else x)
-        ax.set_ylabel("test accuracy" if value == "target_accuracy" else value)
-        ax.grid(alpha=0.3)
+        _label_axes(ax, "augmentation" if x == "augment" else x, value, f"{k} labels/class")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -278,10 +280,7 @@ def strength_sweep(rows: Sequence[dict], turnover: Sequence[dict] = (), value: s
     for t in turnover:
         ax.plot([t["best_strength"]], [t["best"]], marker="*", ms=15, color=palette.get(t["method"], "black"),
                 markeredgecolor="black")
-    ax.set_xlabel("augmentation strength (0 = none, 1 = deliberately too much)")
-    ax.set_ylabel("test accuracy" if value == "target_accuracy" else value)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
+    _label_axes(ax, "augmentation strength (0 = none, 1 = deliberately too much)", value, title)
     fig.tight_layout()
     return fig
 
