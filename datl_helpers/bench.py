@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datl_helpers import dann, models, train
+from datl_helpers import dann, train
 from datl_helpers.data import Domain, to_float
 
 
@@ -53,10 +53,9 @@ def _endless(loader: DataLoader) -> Iterator:
 def _fresh(source: Domain, device: torch.device, fast: bool, seed: int = 0):
     """The network, domain classifier and optimizer every pipeline starts from."""
     torch.manual_seed(seed)
-    model = dann.to_fast_layout(models.replace_head(models.load_pretrained(), source.num_classes).to(device), fast)
-    disc = dann.DomainClassifier(model.feature_dim).to(device)
-    opt = dann.make_dann_optimizer(model, disc, dann.DannConfig(), device, fast)
-    disc.reverse.coeff = 0.3
+    config = dann.DannConfig()
+    model, disc, opt = dann.build_networks(source.num_classes, config, device, fast)
+    disc.reverse.coeff = config.lambda_max
     return model, disc, opt
 
 

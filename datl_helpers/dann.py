@@ -187,6 +187,20 @@ def dann_step(
     return label_loss.detach(), domain_loss.detach(), logits.detach(), dom_logits.detach(), dom_target
 
 
+def build_networks(
+    num_classes: int, config: DannConfig, device: torch.device, fast: bool
+) -> tuple[models.StagedNet, DomainClassifier, torch.optim.Optimizer]:
+    """The feature extractor + label head (pretrained or not), the domain classifier and one
+    optimizer over both, on ``device`` and in the fast layout when ``fast``."""
+    if config.pretrained:
+        model = models.replace_head(models.load_pretrained(), num_classes)
+    else:
+        model = models.DigitNet(**dict(models.pretrained_info()["config"], num_classes=num_classes))
+    to_fast_layout(model.to(device), fast)
+    disc = DomainClassifier(model.feature_dim).to(device)
+    return model, disc, make_dann_optimizer(model, disc, config, device, fast)
+
+
 def train_dann(
     source: Domain,
     target: Domain,
@@ -211,13 +225,7 @@ def train_dann(
     dev = train.resolve_device(device)
     fast = use_fast_path(config, dev)
     train.seed_everything(seed)
-    if config.pretrained:
-        model = models.replace_head(models.load_pretrained(), source.num_classes)
-    else:
-        model = models.DigitNet(**dict(models.pretrained_info()["config"], num_classes=source.num_classes))
-    to_fast_layout(model.to(dev), fast)
-    disc = DomainClassifier(model.feature_dim).to(dev)
-    opt = make_dann_optimizer(model, disc, config, dev, fast)
+    model, disc, opt = build_networks(source.num_classes, config, dev, fast)
     xs, ys = source.x_train.to(dev), source.y_train.to(dev)
     xt, yt = target.x_train.to(dev), target.y_train.to(dev)
     gen = torch.Generator().manual_seed(seed)
@@ -258,14 +266,19 @@ def train_dann(
 @torch.no_grad()
 def domain_accuracy(
     model: models.StagedNet, disc: DomainClassifier, source: Domain, target: Domain, n: int = 1000,
-    device: str | torch.device = "auto",
+    device: str | torch.device = "auto", seed: int = 0,
 ) -> float:
-    """Accuracy of the domain classifier on held-out (test) features: 0.5 means indistinguishable."""
+    """Accuracy of the domain classifier on held-out (test) features: 0.5 means indistinguishable.
+
+    Uses ``n`` test images of each domain drawn at random with ``seed`` (test sets are stored
+    sorted by class, so the first ``n`` would cover only a few classes)."""
     from datl_helpers.features import extract_features
 
     dev = train.resolve_device(device)
-    fs = extract_features(model, source.x_test[:n], device=dev)
-    ft = extract_features(model, target.x_test[:n], device=dev)
+    gen = torch.Generator().manual_seed(seed)
+    pick = lambda x: x[torch.randperm(len(x), generator=gen)[:n]]  # noqa: E731
+    fs = extract_features(model, pick(source.x_test), device=dev)
+    ft = extract_features(model, pick(target.x_test), device=dev)
     disc.eval()
     logits = disc(torch.cat([fs, ft]).to(dev)).cpu()
     disc.train()
@@ -279,16 +292,23 @@ def run_adaptation(
 ) -> dict:
     """One run of ``method``: target and source test accuracy, macro F1, domain accuracy, seconds."""
     start = time.perf_counter()
-    model, disc, history = train_dann(source, target, method, config, seed=seed, device=device)
+    model, disc, _ = train_dann(source, target, method, config, seed=seed, device=device)
+    scores = evaluate_adaptation(model, disc, source, target, device=device)
+    return {"seed": seed, **scores, "seconds": round(time.perf_counter() - start, 2)}
+
+
+def evaluate_adaptation(
+    model: models.StagedNet, disc: DomainClassifier, source: Domain, target: Domain,
+    device: str | torch.device = "auto",
+) -> dict[str, float]:
+    """Target and source test accuracy, target macro F1 and the domain classifier's accuracy."""
     pred = train.predict(model, target.x_test, device=device)
     rep = metrics.report(target.y_test, pred, num_classes=target.num_classes)
     return {
-        "seed": seed,
         "target_accuracy": rep["accuracy"],
         "source_accuracy": train.evaluate(model, source.x_test, source.y_test, device=device)["accuracy"],
         "domain_accuracy": domain_accuracy(model, disc, source, target, device=device),
         "macro_f1": rep["f1_macro"],
-        "seconds": round(time.perf_counter() - start, 2),
     }
 
 

@@ -180,7 +180,9 @@ def source_tracker(source: Domain, n: int = 1000, device: str | torch.device = "
     The digit classes are the same in every domain, so the fine-tuned model can still be scored on
     `syn`: a falling curve is catastrophic forgetting of what pretraining learned.
     """
-    x, y = source.x_test[:n], source.y_test[:n]
+    # a random subset: test sets are stored sorted by class, so the first n would miss classes
+    pick = torch.randperm(len(source.y_test), generator=torch.Generator().manual_seed(0))[:n]
+    x, y = source.x_test[pick], source.y_test[pick]
 
     def hook(epoch: int, model: nn.Module, record: dict) -> None:
         record["source_accuracy"] = train.evaluate(model, x, y, device=device)["accuracy"]
