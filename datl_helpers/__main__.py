@@ -5,6 +5,10 @@
     transfer --target T --labels-per-class K --method scratch|linear-probe|finetune [--seeds ...]
              [--augment none|light|medium|heavy] [--augment-strength X]
     adapt    --source S --target T --method source-only|dann|target-oracle [--steps N] [--seeds ...]
+    bench    [--device auto] [--batch-size 256] [--workers 0 4]   images/s of the DANN step, ours vs DataLoader
+    run-notebooks --out DIR [--smoke] [--device auto|cpu|cuda] [--notebooks NAME ...]
+             execute every course notebook, export .ipynb and .html, report time and peak memory
+    exercises --out notebooks/exercises [--check]   write (or check) the student versions
 
 Every command prints a readable table; ``--json PATH`` also writes machine-readable results. A
 mistake of the user's (an unknown domain, missing data while offline, ...) prints one line that
@@ -200,6 +204,57 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run_notebooks(args: argparse.Namespace) -> int:
+    from datl_helpers import course
+
+    notebooks = course.select_notebooks(course.find_notebooks(args.notebooks_dir), args.notebooks)
+    mode = "smoke" if args.smoke else "full"
+    print(f"running {len(notebooks)} notebook(s), {mode} mode, device {args.device}, into {args.out}\n", flush=True)
+    name_width = max(len(p.stem) for p in notebooks)
+    printed: list[dict] = []
+
+    def show(row: dict) -> None:
+        table = format_table([course.table_row(row, name_width)])
+        print(table if not printed else table.splitlines()[-1], flush=True)
+        printed.append(row)
+
+    rows = course.run_notebooks(notebooks, args.out, smoke=args.smoke, device=args.device,
+                                cell_timeout=args.cell_timeout, on_result=show)
+    total = sum(r["seconds"] for r in rows)
+    failed = [r["notebook"] for r in rows if r["status"] != "ok"]
+    print(f"\ntotal: {len(rows)} notebook(s) in {total:.0f} s, peak memory up to "
+          f"{max(r['peak_memory_mb'] for r in rows)} MB, {len(failed)} failed; executed .ipynb and .html in {args.out}")
+    if args.json:
+        write_json(args.json, {
+            "command": "run-notebooks",
+            "config": {"out": str(args.out), "smoke": args.smoke, "device": args.device,
+                       "notebooks_dir": str(notebooks[0].parent), "notebooks": [p.stem for p in notebooks],
+                       "cell_timeout": args.cell_timeout, "kernel": course.KERNEL},
+            "notebooks": rows, "total_seconds": round(total, 1), "failed": failed, "versions": versions(),
+        })
+    if failed:
+        print(f"failed: {', '.join(failed)} (the executed part of each is in {args.out})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_exercises(args: argparse.Namespace) -> int:
+    from datl_helpers import course, exercises
+
+    src = args.notebooks_dir or course.find_notebooks()[0].parent
+    if args.check:
+        stale = exercises.stale(src, args.out)
+        if stale:
+            print(f"missing or out of date in {args.out}: {', '.join(stale)}; regenerate with "
+                  f"`python -m datl_helpers exercises --out {args.out}`", file=sys.stderr)
+            return 1
+        print(f"student versions in {args.out} are up to date")
+        return 0
+    for path in exercises.write_student_notebooks(src, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m datl_helpers", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None, help="where domains are cached (default: $DATL_DATA_DIR or ~/.cache/datl)")
@@ -258,6 +313,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-adapt", action="store_true", help="skip the timed default adapt run")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.set_defaults(func=cmd_bench)
+
+    from datl_helpers.course import CELL_TIMEOUT, DEVICES
+
+    p = sub.add_parser("run-notebooks", help="execute every course notebook, export .ipynb and .html, time it")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="folder for the executed NAME.ipynb and NAME.html")
+    p.add_argument("--smoke", action="store_true", help="the quick run the tests use (SMOKE=True); default: full")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="passed to the notebooks as DEVICE")
+    p.add_argument("--notebooks", nargs="+", metavar="NAME", help="only these, e.g. 02_fine_tuning (default: all)")
+    p.add_argument("--notebooks-dir", type=Path, default=None, metavar="DIR",
+                   help="where the notebooks are (default: notebooks/ of the repository)")
+    p.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT, metavar="SECONDS",
+                   help="a cell that runs longer fails its notebook")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write config and per-notebook rows as JSON here")
+    p.set_defaults(func=cmd_run_notebooks)
+
+    p = sub.add_parser("exercises", help="write the student versions of the notebooks (solutions -> stubs)")
+    p.add_argument("--out", type=Path, default=Path("notebooks/exercises"), metavar="DIR")
+    p.add_argument("--check", action="store_true", help="only check that DIR is up to date (exit 1 if not)")
+    p.add_argument("--notebooks-dir", type=Path, default=None, metavar="DIR",
+                   help="where the course notebooks are (default: notebooks/ of the repository)")
+    p.set_defaults(func=cmd_exercises)
     return parser
 
 

@@ -12,11 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from datl_helpers.course import PeakMemory, find_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -26,41 +27,8 @@ DEVICE = os.environ.get("DATL_TEST_DEVICE", "cpu")
 
 
 def discover() -> list[Path]:
-    return sorted(
-        p for p in NOTEBOOKS.rglob("*.ipynb")
-        if ".ipynb_checkpoints" not in p.parts and not p.name.startswith("_")
-    )
-
-
-class PeakMemory:
-    """Samples the resident memory of this process's children (the kernel and what it starts)."""
-
-    def __init__(self, interval: float = 0.1):
-        import psutil
-
-        self.psutil, self.interval, self.peak = psutil, interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        me = self.psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for child in me.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except self.psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    """The course notebooks (the student versions in exercises/ are checked by test_exercises.py)."""
+    return find_notebooks(NOTEBOOKS)
 
 
 def _record(name: str, entry: dict) -> None:

@@ -15,7 +15,7 @@ except ImportError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_TO_PIP = {"pytorch": "torch", "pytorch-cpu": "torch"}
+CONDA_TO_PIP = {"pytorch": "torch", "pytorch-cpu": "torch", "playwright-python": "playwright"}
 NOT_PACKAGES = {"python", "pip"}
 
 
@@ -38,6 +38,13 @@ def conda_names(path: Path) -> set[str]:
         name = _name(dep)
         names.add(CONDA_TO_PIP.get(name, name))
     return names - NOT_PACKAGES
+
+
+@pytest.mark.parametrize("path", ["environment.yml", "binder/environment.yml"])
+def test_environment_file_parses(path):
+    env = yaml.safe_load((ROOT / path).read_text())
+    assert isinstance(env, dict) and env.get("name") and env.get("channels")
+    assert isinstance(env.get("dependencies"), list) and env["dependencies"]
 
 
 def test_environment_files_list_the_same_packages_as_pyproject():
@@ -65,6 +72,18 @@ def test_postbuild_is_executable_and_stops_on_error():
     assert os.access(post, os.X_OK)
     text = post.read_text()
     assert text.startswith("#!") and "set -e" in text and "prepare" in text
+    # the environment brings the dependencies; postBuild must install datl itself
+    assert re.search(r"^\s*python -m pip install (--no-deps )?(-e )?\.\s*$", text, flags=re.M), text
+
+
+def test_binder_python_satisfies_requires_python():
+    from packaging.specifiers import SpecifierSet
+
+    env = yaml.safe_load((ROOT / "binder" / "environment.yml").read_text())
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and _name(d) == "python")
+    version = python.split("=", 1)[1].strip("=")
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert version in SpecifierSet(requires), f"binder pins python {version}, pyproject needs {requires}"
 
 
 def test_ci_runs_the_readme_test_command():
@@ -73,6 +92,9 @@ def test_ci_runs_the_readme_test_command():
     commands = re.findall(r"```(?:bash|sh)\n(.*?)\n```", readme, flags=re.S)
     test_command = next(c for c in commands if "pytest" in c)
     assert test_command.strip() in ci
+    # ... with the browser test's extra and Chromium installed first, so that it runs rather than skips
+    assert '".[browser]"' in ci and "apt-get install" in ci and "chromium" in ci
+    assert ci.index('".[browser]"') < ci.index(test_command.strip())
     open_command = next(c for c in commands if "jupyter lab" in c)
     assert "notebooks/00_setup_and_domains.ipynb" in open_command
 

@@ -1,0 +1,427 @@
+"""Checks for the exercises in notebooks 01-04: each takes your answer and returns ``Feedback``.
+
+A check builds small inputs of its own, runs your function on them, compares the result with the
+library's own answer, and explains a wrong one in a sentence ("the head is frozen too: ...")
+instead of a traceback. An unanswered exercise (still ``raise NotImplementedError``) says so.
+
+    from datl_helpers import check
+    check.freeze_backbone(freeze_backbone)      # shows ✅ ... or ❌ ...
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+STUB_MESSAGE = (
+    "not answered yet: replace `raise NotImplementedError` with your code, "
+    "run that cell, then run this check again"
+)
+
+
+@dataclass
+class Feedback:
+    """The verdict of one check: shown as one line in a notebook, truthy when the answer passed."""
+
+    exercise: str
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        mark = "✅ Correct" if self.passed else "❌ Not yet"
+        return f"{mark} ({self.exercise}): {self.message}"
+
+    def _repr_markdown_(self) -> str:
+        mark = "✅ **Correct**" if self.passed else "❌ **Not yet**"
+        return f"{mark} ({self.exercise}): {self.message}"
+
+
+class NotYet(Exception):
+    """Raised inside a check when the answer is wrong; its text is the friendly explanation."""
+
+
+def _exercise(title: str) -> Callable:
+    """Turn ``check(answer) -> praise`` (raising ``NotYet``) into ``check(answer) -> Feedback``.
+
+    Whatever the answer raises becomes a one-line message, so a student sees what went wrong
+    without a wall of traceback.
+    """
+
+    def wrap(check: Callable) -> Callable[..., Feedback]:
+        @functools.wraps(check)
+        def run(answer) -> Feedback:
+            try:
+                return Feedback(title, True, check(answer))
+            except NotYet as wrong:
+                return Feedback(title, False, str(wrong))
+            except NotImplementedError:
+                return Feedback(title, False, STUB_MESSAGE)
+            except Exception as err:  # the student's code failed: name the error, no traceback
+                return Feedback(title, False, f"your code raised {type(err).__name__}: {err}")
+
+        return run
+
+    return wrap
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-5) -> bool:
+    return a.shape == b.shape and torch.allclose(a.float(), b.float(), atol=tol, rtol=tol)
+
+
+def _fresh_model(seed: int = 0):
+    from datl_helpers import models
+
+    torch.manual_seed(seed)
+    return models.DigitNet()
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 01: feature extraction
+# --------------------------------------------------------------------------------------------
+
+
+@_exercise("1.1 match the pretraining preprocessing")
+def to_model_input(answer: Callable) -> str:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(5, 32, 32, 3), dtype=np.uint8)  # as PIL / NumPy store them
+    out = answer(images.copy())
+    if not isinstance(out, torch.Tensor):
+        raise NotYet(f"return a torch tensor (got {type(out).__name__}); torch.from_numpy(images) makes one")
+    expected = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    if tuple(out.shape) == images.shape:
+        raise NotYet("the channels are still last (N x H x W x C): PyTorch wants N x C x H x W, "
+                     "so permute the axes with .permute(0, 3, 1, 2)")
+    if tuple(out.shape) != tuple(expected.shape):
+        raise NotYet(f"expected shape {tuple(expected.shape)} (N x C x H x W), got {tuple(out.shape)}")
+    if out.dtype != torch.float32:
+        raise NotYet(f"the backbone takes float32 images, got {out.dtype}: convert with .float()")
+    if _close(out, (expected - 0.5) / 0.25, 1e-4):
+        raise NotYet("you normalised with the mean and std already: the model's first layer "
+                     "(model.normalize) does that, so it would happen twice; stop at [0, 1]")
+    if out.max() > 2.5:
+        raise NotYet("values go up to 255: divide by 255; the backbone was pretrained on images in [0, 1]")
+    if _close(out, expected.flip(1), 1e-4):
+        raise NotYet("the channels are in BGR order: the backbone was pretrained on RGB, keep the order")
+    if not _close(out, expected, 1e-4):
+        raise NotYet("shape and range are right but the values differ from images / 255 in RGB order")
+    return "N x 3 x 32 x 32 float32 in [0, 1], RGB: exactly what the backbone saw in pretraining."
+
+
+@_exercise("1.2 freeze the backbone")
+def freeze_backbone(answer: Callable) -> str:
+    model = _fresh_model()
+    returned = answer(model)
+    model = returned if isinstance(returned, nn.Module) else model
+    for name, stage in model.stages.named_children():
+        if any(p.requires_grad for p in stage.parameters()):
+            raise NotYet(f"stage {name!r} still has trainable parameters: set requires_grad_(False) "
+                         "on every parameter of model.stages")
+    if not all(p.requires_grad for p in model.head.parameters()):
+        raise NotYet("the head is frozen too: it is the one part of a linear probe that must train")
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return f"only the head trains: {trainable:,} of {sum(p.numel() for p in model.parameters()):,} parameters."
+
+
+@_exercise("1.3 extract features for a probe")
+def extract_features(answer: Callable) -> str:
+    from datl_helpers import models
+
+    model = models.load_pretrained()
+    torch.manual_seed(1)
+    x = torch.rand(16, 3, 32, 32)
+    with torch.no_grad():
+        model.train()
+        in_train_mode = model.features(x)
+        model.eval()
+        expected = model.features(x)
+    model.train()  # hand it over in train mode, as it would be right after training
+    out = answer(model, x)
+    if not isinstance(out, torch.Tensor):
+        raise NotYet(f"return the features as a tensor, got {type(out).__name__}")
+    if tuple(out.shape) == (16, 10):
+        raise NotYet("those are class scores (model(x)); the probe needs the features: model.features(x)")
+    if tuple(out.shape) != tuple(expected.shape):
+        raise NotYet(f"expected {tuple(expected.shape)} (images x feature_dim), got {tuple(out.shape)}")
+    if out.requires_grad:
+        raise NotYet("the features carry an autograd graph: compute them under torch.no_grad() "
+                     "(the backbone is frozen, and the graph costs memory)")
+    if _close(out, in_train_mode, 1e-4) and not _close(out, expected, 1e-4):
+        raise NotYet("BatchNorm was in train mode, so each image's features depend on the rest of the "
+                     "batch: call model.eval() before extracting")
+    if not _close(out, expected, 1e-4):
+        raise NotYet("the features differ from model.features(x) in eval mode")
+    return "eval mode, no gradients, the last stage's 128 features: ready for a linear probe."
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 02: fine-tuning
+# --------------------------------------------------------------------------------------------
+
+
+@_exercise("2.1 freeze the first k stages, BatchNorm included")
+def freeze_first(answer: Callable) -> str:
+    for k in (0, 2, 4):
+        model = _fresh_model()
+        model.train()
+        answer(model, k)
+        for i, (name, stage) in enumerate(model.stages.named_children()):
+            frozen = i < k
+            grads = [p.requires_grad for p in stage.parameters()]
+            if frozen and any(grads):
+                raise NotYet(f"with k={k}, stage {name!r} should be frozen but still has trainable parameters")
+            if not frozen and not all(grads):
+                raise NotYet(f"with k={k}, stage {name!r} should train but has frozen parameters")
+            for module in stage.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training == frozen:
+                    state = "train" if module.training else "eval"
+                    raise NotYet(
+                        f"with k={k}, the BatchNorm in stage {name!r} is in {state} mode: frozen stages "
+                        "need eval mode (or their running statistics drift), trainable ones train mode")
+        if not all(p.requires_grad for p in model.head.parameters()):
+            raise NotYet(f"with k={k} the head is frozen: the new head always trains")
+    return "frozen stages get no gradient and keep their BatchNorm statistics; the rest train."
+
+
+@_exercise("2.2 layer-wise learning rates")
+def layerwise_groups(answer: Callable) -> str:
+    model = _fresh_model()
+    for p in model.stages.conv1.parameters():
+        p.requires_grad_(False)
+    head_lr, decay = 1e-2, 0.5
+    groups = answer(model, head_lr, decay)
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and "params" in g and "lr" in g for g in groups):
+        raise NotYet("return a list of dicts, each with 'params' (a list of tensors) and 'lr'")
+    names = {id(p): n for n, p in model.named_parameters()}
+    n = len(model.stage_names)
+    expected = {**{s: head_lr * decay ** (n - i) for i, s in enumerate(model.stage_names)}, "head": head_lr}
+    seen: dict[int, float] = {}
+    for g in groups:
+        for p in g["params"]:
+            if id(p) in seen:
+                raise NotYet(f"parameter {names.get(id(p))!r} is in two groups: each belongs to one")
+            seen[id(p)] = g["lr"]
+    for full, p in model.named_parameters():
+        part = full.split(".")[1] if full.startswith("stages.") else "head"
+        if not p.requires_grad:
+            if id(p) in seen:
+                raise NotYet(f"{full!r} is frozen: leave frozen parameters out of the groups")
+            continue
+        if id(p) not in seen:
+            raise NotYet(f"{full!r} is in no group, so the optimizer would never update it")
+        if not math.isclose(seen[id(p)], expected[part], rel_tol=1e-6):
+            raise NotYet(f"{part!r} has lr {seen[id(p)]:g}; expected {expected[part]:g} "
+                         f"(head_lr * decay ** (stages after it, counting the head): earlier stages learn slower)")
+    torch.optim.SGD(groups, lr=head_lr)  # a valid optimizer spec
+    rates = ", ".join(f"{k} {v:g}" for k, v in expected.items() if k != "conv1")
+    return f"one group per part, frozen conv1 left out: {rates}."
+
+
+@_exercise("2.3 the L2-SP penalty")
+def l2sp_penalty(answer: Callable) -> str:
+    model = _fresh_model()
+    start = {n: p.detach().clone() for n, p in model.stages.named_parameters()}
+    strength = 0.5
+    at_start = answer(model, start, strength)
+    if not isinstance(at_start, torch.Tensor) or at_start.numel() != 1:
+        raise NotYet("return the penalty as a one-element tensor (a sum), so it can be added to the loss")
+    if abs(at_start.item()) > 1e-6:
+        raise NotYet(f"the penalty is {at_start.item():.3g} at the pretrained weights; L2-SP pulls toward "
+                     "the starting point, so it must be 0 there (pulling toward 0 is weight decay)")
+    with torch.no_grad():
+        model.head.weight.add_(1.0)
+    if abs(answer(model, start, strength).item()) > 1e-6:
+        raise NotYet("moving the head changed the penalty: the head is new, there is no pretrained "
+                     "value to pull it toward; sum over model.stages only")
+    with torch.no_grad():
+        model.stages.fc[1].weight.add_(0.1)
+    value = answer(model, start, strength)
+    expected = strength * 0.01 * model.stages.fc[1].weight.numel()
+    if not value.requires_grad:
+        raise NotYet("the penalty has no gradient: don't detach the current weights (only the start)")
+    if math.isclose(value.item(), math.sqrt(expected / strength) * strength, rel_tol=1e-3):
+        raise NotYet("that is the norm; L2-SP uses the squared distance: sum of (w - w0) ** 2")
+    if not math.isclose(value.item(), expected, rel_tol=1e-3):
+        raise NotYet(f"got {value.item():.4g}, expected {expected:.4g} = strength * sum((w - w0) ** 2)")
+    return "zero at the pretrained weights, grows with the squared distance from them, head excluded."
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 03: augmentation
+# --------------------------------------------------------------------------------------------
+
+
+def _flips(transform) -> list[str]:
+    from torchvision.transforms import v2
+
+    found = []
+    stack = [transform]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, (v2.RandomHorizontalFlip, v2.RandomVerticalFlip)):
+            found.append(type(t).__name__)
+        stack.extend(getattr(t, "transforms", []) or [])
+    return found
+
+
+@_exercise("3.1 augmentations for a colourful target")
+def colour_pipeline(answer: Callable) -> str:
+    from datl_helpers import data, models, train
+
+    transform = answer()
+    if not callable(transform):
+        raise NotYet("return a transform (for example v2.Compose([...])) that takes a batch of images")
+    if _flips(transform):
+        raise NotYet(f"{_flips(transform)[0]} mirrors digits: a mirrored 2 or 5 is not a digit the test "
+                     "set contains; leave flips out")
+    syn = data.load_domain("syn")
+    pick = torch.randperm(len(syn.y_test), generator=torch.Generator().manual_seed(0))[:400]
+    x, y = data.to_float(syn.x_test[pick]), syn.y_test[pick]
+    torch.manual_seed(0)
+    out = transform(x.clone())
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        raise NotYet(f"the transform must keep the batch's shape {tuple(x.shape)}")
+    if out.min() < -0.01 or out.max() > 1.01:
+        raise NotYet("values left [0, 1]: clamp them (x.clamp(0, 1)) or use transforms that stay in range")
+    colour_change = (out.mean(dim=(2, 3)) - x.mean(dim=(2, 3))).abs().mean().item()
+    if colour_change < 0.02:
+        raise NotYet("colours barely change: mnistm differs from mnist in colour and texture, so add "
+                     "v2.ColorJitter, v2.RandomChannelPermutation or v2.RandomInvert")
+    torch.manual_seed(1)
+    if torch.equal(transform(x.clone()), out):
+        raise NotYet("two calls give the same images: an augmentation must be random")
+    model = models.load_pretrained()
+    clean = train.evaluate(model, syn.x_test[pick], y, device="cpu")["accuracy"]
+    with torch.no_grad():
+        model.eval()
+        kept = (model(out).argmax(1) == y).float().mean().item()
+    if kept < 0.6:
+        raise NotYet(f"the augmented digits are hard to read: the pretrained backbone gets {100 * kept:.0f} % of "
+                     f"them (clean: {100 * clean:.0f} %); lower the strengths so labels stay true")
+    return (f"random colour changes ({colour_change:.2f} mean channel shift), no flips, and the digits "
+            f"stay readable: the backbone still gets {100 * kept:.0f} % (clean {100 * clean:.0f} %).")
+
+
+@_exercise("3.2 a paired gain over seeds")
+def paired_gain(answer: Callable) -> str:
+    with_aug = [88.1, 86.0, 90.2]
+    without = [87.0, 84.1, 88.8]
+    result = answer(with_aug, without)
+    try:
+        mean, std = (float(v) for v in result)
+    except (TypeError, ValueError):
+        raise NotYet("return two numbers: (mean, std) of the per-seed gains") from None
+    diffs = np.subtract(with_aug, without)
+    if not math.isclose(mean, diffs.mean(), abs_tol=1e-6):
+        raise NotYet(f"the mean gain is {diffs.mean():.3f}, got {mean:.3f}: average with_aug - without")
+    if math.isclose(std, diffs.std(ddof=0), abs_tol=1e-6):
+        raise NotYet("use the sample standard deviation (ddof=1): with three seeds the difference is large")
+    unpaired = math.sqrt(np.var(with_aug, ddof=1) + np.var(without, ddof=1))
+    if math.isclose(std, unpaired, abs_tol=1e-3):
+        raise NotYet("that spread treats the runs as independent; pair them by seed: take the "
+                     "difference per seed first, then its std (the shared seed cancels out)")
+    if not math.isclose(std, diffs.std(ddof=1), abs_tol=1e-6):
+        raise NotYet(f"the std of the per-seed gains is {diffs.std(ddof=1):.3f}, got {std:.3f}")
+    return (f"gain {mean:.2f} ± {std:.2f} points; unpaired the spread would look {unpaired:.2f}, "
+            "hiding a gain that every seed shows.")
+
+
+@_exercise("3.3 where augmentation starts to hurt")
+def hurts_from(answer: Callable) -> str:
+    cases = [
+        ({0.0: 62.1, 0.25: 66.0, 0.5: 57.7, 0.75: 29.0, 1.0: 19.1}, 0.5),
+        ({0.0: 88.1, 0.25: 88.3, 0.5: 87.7, 0.75: 86.1}, 0.5),
+        ({0.0: 80.0, 0.5: 81.0, 0.25: 82.0, 1.0: 80.5}, None),  # unsorted keys, never below none
+        ({0.0: 81.8, 0.25: 81.7, 0.5: 81.0}, 0.25),
+    ]
+    for sweep, expected in cases:
+        got = answer(dict(sweep))
+        if got != expected:
+            hint = ("sort the strengths first" if sorted(sweep) != list(sweep) else
+                    "find the best strength, then the first stronger one below the strength-0 accuracy")
+            raise NotYet(f"for {sweep} the answer is {expected}, got {got}: {hint}")
+    return "you found the turn-over: past it, augmentation costs accuracy (measure, don't assume)."
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 04: domain-adversarial training
+# --------------------------------------------------------------------------------------------
+
+
+@_exercise("4.1 the gradient-reversal layer")
+def grad_reverse(answer) -> str:
+    if not (isinstance(answer, type) and issubclass(answer, torch.autograd.Function)):
+        raise NotYet("define a class that subclasses torch.autograd.Function, and pass the class itself")
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, requires_grad=True)
+    w = torch.randn(4, 3)
+    y = answer.apply(x, 0.5)
+    if not torch.allclose(y, x):
+        raise NotYet("forward must return its input unchanged (x.view_as(x)): the layer is the identity going forward")
+    (y * w).sum().backward()
+    g = x.grad
+    if g is None:
+        raise NotYet("no gradient reached x: backward must return the gradient for x first")
+    if torch.allclose(g, w):
+        raise NotYet("the gradient passed through unchanged: backward must multiply it by -coeff")
+    if torch.allclose(g, -w):
+        raise NotYet("reversed, but lambda was ignored: scale by the coeff given to forward (save it on ctx)")
+    if torch.allclose(g, 0.5 * w):
+        raise NotYet("scaled by lambda but not reversed: the sign must flip (-coeff)")
+    if not torch.allclose(g, -0.5 * w):
+        raise NotYet("the gradient for x should be -coeff * grad_output")
+    return "identity forward, -λ·grad backward: the features learn to fool the domain classifier."
+
+
+@_exercise("4.2 the lambda schedule")
+def dann_lambda(answer: Callable) -> str:
+    from datl_helpers import dann
+
+    if abs(float(answer(0.0, 10.0, 1.0))) > 1e-6:
+        raise NotYet("lambda must start at 0: early on the domain classifier is random, and its reversed "
+                     "gradient would only add noise to the features")
+    for p in (0.1, 0.3, 0.5, 1.0):
+        for gamma, lam_max in ((10.0, 1.0), (5.0, 0.3)):
+            got, want = float(answer(p, gamma, lam_max)), dann.dann_lambda(p, gamma, lam_max)
+            if not math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-7):
+                raise NotYet(f"at p={p}, gamma={gamma}, lambda_max={lam_max} expected {want:.4f}, got {got:.4f}: "
+                             "lambda_max * (2 / (1 + exp(-gamma * p)) - 1)")
+    return "0 at the start, rising smoothly to lambda_max: the adversary's push grows as it learns."
+
+
+@_exercise("4.3 the proxy A-distance")
+def proxy_a_distance(answer: Callable) -> str:
+    gen = torch.Generator().manual_seed(0)
+    same_a, same_b = torch.randn(1000, 16, generator=gen), torch.randn(1000, 16, generator=gen)
+    far_a, far_b = torch.randn(1000, 16, generator=gen), torch.randn(1000, 16, generator=gen) + 3.0
+    close = float(answer(same_a, same_b))
+    apart = float(answer(far_a, far_b))
+    if close < -0.05 or apart < -0.05:
+        raise NotYet("the distance came out negative: use the classifier's error, 2 * (1 - 2 * error), "
+                     "not its accuracy")
+    if apart > 2.001 or close > 2.001:
+        raise NotYet("the proxy A-distance lies in [0, 2]: 2 * (1 - 2 * error) with error in [0, 0.5]")
+    if apart < 1.8:
+        raise NotYet(f"two clearly separated clouds gave {apart:.2f}; expected close to 2 (a classifier "
+                     "tells them apart almost perfectly)")
+    if close > 0.3:
+        raise NotYet(f"two samples of the same distribution gave {close:.2f}; expected close to 0. "
+                     "Measure the error on held-out data (cross-validation), not on the training points")
+    return f"same distribution {close:.2f}, separated {apart:.2f}: 0 means aligned, 2 means fully apart."
+
+
+EXERCISES: dict[str, list[Callable[..., Feedback]]] = {
+    "01": [to_model_input, freeze_backbone, extract_features],
+    "02": [freeze_first, layerwise_groups, l2sp_penalty],
+    "03": [colour_pipeline, paired_gain, hurts_from],
+    "04": [grad_reverse, dann_lambda, proxy_a_distance],
+}
+"""The checks of each notebook, in order."""

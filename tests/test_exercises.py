@@ -1,0 +1,184 @@
+"""Exercises: the student notebooks are generated and up to date, every solution passes its check,
+every stub fails it with the friendly 'not answered yet' message, and typical mistakes are explained.
+
+The exercise sections are self-contained, so they run here in-process (no kernel): each code cell
+from '## Exercises' on is executed, and the value of a cell's last expression (a check) collected.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from datl_helpers import __main__ as cli
+from datl_helpers import check, exercises
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+STUDENT = NOTEBOOKS / "exercises"
+COURSE = sorted(p.name for p in NOTEBOOKS.glob("0[1-4]_*.ipynb"))
+
+
+def run_exercise_section(nb) -> list:
+    """Execute the code cells after the '## Exercises' heading; return every check's Feedback."""
+    start = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
+    namespace: dict = {}
+    results = []
+    for cell in nb.cells[start:]:
+        if cell.cell_type != "code":
+            continue
+        tree = ast.parse(cell.source)
+        last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        body = tree.body[:-1] if last else tree.body
+        exec(compile(ast.Module(body=body, type_ignores=[]), "<cell>", "exec"), namespace)
+        if last is not None:
+            value = eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace)
+            if isinstance(value, check.Feedback):
+                results.append(value)
+    return results
+
+
+def test_four_notebooks_have_at_least_three_checked_exercises():
+    assert COURSE == ["01_feature_extraction.ipynb", "02_fine_tuning.ipynb", "03_augmentation.ipynb",
+                      "04_domain_adversarial.ipynb"]
+    for name in COURSE:
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        assert len(exercises.solution_cells(nb)) >= 3, name
+        assert len(exercises.exercise_titles(nb)) >= 3, name
+        assert len(check.EXERCISES[name[:2]]) >= 3
+
+
+def test_student_versions_are_generated_and_up_to_date():
+    assert exercises.stale(NOTEBOOKS, STUDENT) == [], (
+        "regenerate: python -m datl_helpers exercises --out notebooks/exercises")
+    assert sorted(p.name for p in STUDENT.glob("*.ipynb")) == COURSE
+
+
+@pytest.mark.parametrize("name", COURSE)
+def test_solutions_pass_their_checks(name, domains):
+    results = run_exercise_section(nbformat.read(NOTEBOOKS / name, as_version=4))
+    assert len(results) >= 3
+    failed = [r for r in results if not r.passed]
+    assert not failed, failed
+
+
+@pytest.mark.parametrize("name", COURSE)
+def test_stubs_fail_with_the_friendly_message(name, domains):
+    nb = nbformat.read(STUDENT / name, as_version=4)
+    assert "NotImplementedError" in "".join(c.source for c in nb.cells if "exercise" in c.metadata.get("tags", []))
+    assert "BEGIN SOLUTION" not in "".join(c.source for c in nb.cells)
+    results = run_exercise_section(nb)  # no exception escapes: the stubs run, the checks explain
+    assert len(results) >= 3
+    for r in results:
+        assert not r.passed and r.message == check.STUB_MESSAGE
+        assert repr(r).startswith("❌ Not yet")
+
+
+def test_stub_source_keeps_indentation_and_rejects_broken_markers():
+    src = "def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n    ### END SOLUTION\n"
+    assert exercises.stub_source(src) == "def f(x):\n    y = 1\n    # YOUR CODE HERE\n    raise NotImplementedError"
+    for bad in ("x = 1", "### BEGIN SOLUTION\nx = 1", "### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN SOLUTION"):
+        with pytest.raises(exercises.ExerciseFormatError):
+            exercises.stub_source(bad)
+
+
+def test_exercises_command_writes_and_checks(tmp_path, capsys):
+    out = tmp_path / "student"
+    assert cli.main(["exercises", "--out", str(out), "--check"]) == 1  # nothing there yet
+    assert "missing or out of date" in capsys.readouterr().err
+    assert cli.main(["exercises", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.ipynb")) == COURSE
+    assert cli.main(["exercises", "--out", str(out), "--check"]) == 0
+    first = (out / COURSE[0]).read_text()
+    assert cli.main(["exercises", "--out", str(out)]) == 0
+    assert (out / COURSE[0]).read_text() == first  # regenerating gives the same bytes
+
+
+# ----- typical mistakes get an explanation, not a traceback ---------------------------------
+
+
+def test_preprocessing_mistakes_are_explained():
+    msg = lambda fn: check.to_model_input(fn).message  # noqa: E731
+    assert "channels are still last" in msg(lambda im: torch.from_numpy(im).float() / 255)
+    assert "divide by 255" in msg(lambda im: torch.from_numpy(im).permute(0, 3, 1, 2).float())
+    assert "BGR" in msg(lambda im: torch.from_numpy(im).permute(0, 3, 1, 2).float().flip(1) / 255)
+    assert "twice" in msg(lambda im: (torch.from_numpy(im).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.25)
+    assert "raised ZeroDivisionError" in msg(lambda im: 1 / 0)
+
+
+def test_freezing_mistakes_are_explained():
+    def freeze_all(model):
+        for p in model.parameters():
+            p.requires_grad_(False)
+
+    assert "head is frozen" in check.freeze_backbone(freeze_all).message
+    assert "still has trainable" in check.freeze_backbone(lambda m: m).message
+
+    def no_bn(model, k):
+        for i, stage in enumerate(model.stages.children()):
+            for p in stage.parameters():
+                p.requires_grad_(i >= k)
+
+    assert "BatchNorm" in check.freeze_first(no_bn).message
+
+
+def test_feature_extraction_mistakes_are_explained():
+    assert "class scores" in check.extract_features(lambda m, x: m(x).detach()).message
+    assert "autograd graph" in check.extract_features(lambda m, x: m.eval().features(x)).message
+    with_train_bn = lambda m, x: m.features(x).detach()  # noqa: E731
+    assert "train mode" in check.extract_features(with_train_bn).message
+
+
+def test_optimizer_and_penalty_mistakes_are_explained():
+    one_rate = lambda m, lr, d: [{"params": [p for p in m.parameters() if p.requires_grad], "lr": lr}]  # noqa: E731
+    assert "expected" in check.layerwise_groups(one_rate).message
+    everything = lambda m, lr, d: [{"params": list(m.parameters()), "lr": lr}]  # noqa: E731
+    assert "frozen" in check.layerwise_groups(everything).message
+    decay = lambda m, s, k: k * sum((p ** 2).sum() for p in m.stages.parameters())  # noqa: E731
+    assert "weight decay" in check.l2sp_penalty(decay).message
+    whole = lambda m, s, k: k * sum(((p - s.get(n[7:], p)) ** 2).sum() for n, p in m.named_parameters())  # noqa: E731
+    assert "head" in check.l2sp_penalty(whole).message
+
+
+def test_augmentation_and_statistics_mistakes_are_explained(domains):
+    from torchvision.transforms import v2
+
+    assert "mirrors digits" in check.colour_pipeline(lambda: v2.RandomHorizontalFlip()).message
+    assert "colours barely change" in check.colour_pipeline(lambda: v2.RandomAffine(degrees=5)).message
+    harsh = lambda: v2.Compose([v2.GaussianBlur(9, sigma=5.0), v2.ColorJitter(contrast=(0.05, 0.1))])  # noqa: E731
+    assert "hard to read" in check.colour_pipeline(harsh).message
+    unpaired = lambda a, b: (np.mean(a) - np.mean(b), np.sqrt(np.var(a, ddof=1) + np.var(b, ddof=1)))  # noqa: E731
+    assert "pair them by seed" in check.paired_gain(unpaired).message
+    population = lambda a, b: (np.mean(np.subtract(a, b)), np.std(np.subtract(a, b)))  # noqa: E731
+    assert "ddof=1" in check.paired_gain(population).message
+    assert "answer is" in check.hurts_from(lambda sweep: None).message
+
+
+def test_dann_mistakes_are_explained():
+    class NotReversed(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, coeff):
+            ctx.coeff = coeff
+            return x.view_as(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return ctx.coeff * grad, None
+
+    class NoLambda(NotReversed):
+        @staticmethod
+        def backward(ctx, grad):
+            return -grad, None
+
+    assert "not reversed" in check.grad_reverse(NotReversed).message
+    assert "lambda was ignored" in check.grad_reverse(NoLambda).message
+    assert "starts at 0" in check.dann_lambda(lambda p, g, m: m).message or \
+        "start at 0" in check.dann_lambda(lambda p, g, m: m).message
+    accuracy_not_error = lambda s, t: 2 * (1 - 2 * 0.95)  # noqa: E731
+    assert "error" in check.proxy_a_distance(accuracy_not_error).message
+    assert bool(check.proxy_a_distance(lambda s, t: 0.0)) is False
