@@ -222,6 +222,29 @@ def run_strategy(
     return row, history
 
 
+def paired_gain_table(rows: Sequence[dict], by: str = "recipe", baseline: str = "none", value: str = "accuracy"):
+    """Per ``by`` group and regulariser: accuracy and the gain over ``baseline`` paired by seed.
+
+    Each row needs ``by``, ``regulariser``, ``seed`` and ``value`` (``source_accuracy`` is shown
+    when present). Pairing by seed compares runs on the same labelled subset and initialisation,
+    so a small but consistent effect is not lost in the seed-to-seed spread. Values in percent.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    base = frame[frame["regulariser"] == baseline].set_index([by, "seed"])[value]
+    frame["gain"] = 100 * (frame[value] - base.reindex(pd.MultiIndex.from_frame(frame[[by, "seed"]])).to_numpy())
+    fmt = lambda s: f"{s.mean():.1f} ± {s.std(ddof=1) if len(s) > 1 else 0.0:.1f}"  # noqa: E731
+    grouped = frame.groupby([by, "regulariser"], sort=False)
+    table = pd.DataFrame({
+        value: grouped[value].apply(lambda s: fmt(100 * s)),
+        "gain": grouped["gain"].apply(lambda s: "—" if s.isna().all() else fmt(s.dropna())),
+    })
+    if "source_accuracy" in frame:
+        table["source_accuracy"] = grouped["source_accuracy"].apply(lambda s: "—" if s.isna().all() else fmt(100 * s.dropna()))
+    return table
+
+
 # --------------------------------------------------------------------------------------------
 # Evaluation with few labels
 # --------------------------------------------------------------------------------------------

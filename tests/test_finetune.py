@@ -98,3 +98,18 @@ def test_finetune_playground_trains_only_on_click():
     assert configs == []
     box.children[2].click()
     assert len(configs) == 1 and configs[0].freeze == 0
+
+
+def test_paired_gain_table_pairs_by_seed():
+    rows = [
+        {"recipe": "r", "regulariser": "none", "seed": 0, "accuracy": 0.80, "source_accuracy": 0.5},
+        {"recipe": "r", "regulariser": "none", "seed": 1, "accuracy": 0.70, "source_accuracy": 0.5},
+        {"recipe": "r", "regulariser": "L2-SP", "seed": 0, "accuracy": 0.82, "source_accuracy": 0.7},
+        {"recipe": "r", "regulariser": "L2-SP", "seed": 1, "accuracy": 0.73},
+    ]
+    table = finetune.paired_gain_table(rows)
+    # unpaired, the 10-point seed spread would swamp a 2.5-point gain; paired, it is +2.5 ± 0.7
+    assert table.loc[("r", "L2-SP"), "gain"] == "2.5 ± 0.7"
+    assert table.loc[("r", "none"), "gain"] == "0.0 ± 0.0"
+    assert table.loc[("r", "L2-SP"), "accuracy"] == "77.5 ± 6.4"
+    assert table.loc[("r", "L2-SP"), "source_accuracy"] == "70.0 ± 0.0"
