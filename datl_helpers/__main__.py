@@ -190,15 +190,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
     result = bench.run_bench(source, target, device=args.device, batch_size=args.batch_size, steps=args.steps,
                              repeats=args.repeats, workers=tuple(args.workers), adapt=not args.no_adapt)
-    rows = [{"pipeline": k, "images/s": v, "ours is": f"{result['ratios'][f'vs_{k}']:.2f}x" if k != "ours" else ""}
+    rows = [{"pipeline": k, "images/s": f"{v:,.0f}", "ours is": f"{result['ratios'][f'vs_{k}']:.2f}x" if k != "ours" else ""}
             for k, v in result["images_per_second"].items()]
     print(format_table(rows))
     print(f"DANN step, batch {args.batch_size} source + {args.batch_size} target images, on {result['device']} "
-          f"({result['threads']} threads), median of {args.repeats} x {args.steps} steps")
+          f"({result['threads']} threads), median of {args.repeats} interleaved rounds of {args.steps} steps")
     if "adapt" in result:
         a = result["adapt"]
         print(f"adapt {a['source']} -> {a['target']} (default settings, seed 0): {a['seconds']:.0f} s, "
               f"target accuracy {100 * a['target_accuracy']:.1f} %")
+    if args.growth:
+        print("\nhow the DANN run's cost grows (training only; the other factors at their defaults):")
+        result["growth"] = bench.cost_growth(source, target, device=args.device)
+        print(format_table(result["growth"]))
     if args.json:
         write_json(args.json, {"command": "bench", **result, "versions": versions()})
     return 0
@@ -311,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="mnist")
     p.add_argument("--target", default="mnistm")
     p.add_argument("--no-adapt", action="store_true", help="skip the timed default adapt run")
+    p.add_argument("--growth", action="store_true",
+                   help="also time DANN training against steps, batch size and training images")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.set_defaults(func=cmd_bench)
 

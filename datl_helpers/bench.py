@@ -11,11 +11,14 @@ Two pipelines feed the same network, batch size and step (:func:`datl_helpers.da
   on the CPU, copies it to the device; the step uses the plain path (NCHW, fp32, default optimizer).
 
 Timing is honest: warm-up steps excluded, the device synchronised before reading the clock, the
-median of several repeats reported. Images per second count source and target images.
+pipelines timed in interleaved rounds (so a slow spell of a shared machine hits all of them), the
+median over rounds reported. Images per second count source and target images. With workers, a
+DataLoader prefetches while the other pipelines run, which can only flatter the baseline.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -102,32 +105,52 @@ def images_per_second(step: Callable[[], None], images_per_step: int, steps: int
     """Median over ``repeats`` of (images per step x steps) / seconds, after ``warmup`` steps."""
     for _ in range(warmup):
         step()
-    rates = []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(steps):
+    return statistics.median(_timed_rate(step, images_per_step, steps, device) for _ in range(repeats))
+
+
+def _timed_rate(step: Callable[[], None], images_per_step: int, steps: int, device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return images_per_step * steps / (time.perf_counter() - t0)
+
+
+def interleaved_rates(
+    pipelines: dict[str, Callable[[], None]], images_per_step: int, steps: int, repeats: int,
+    device: torch.device, warmup: int = 3,
+) -> dict[str, list[float]]:
+    """Images per second of every pipeline, measured in rounds: each round times every pipeline once,
+    so a slow spell of a shared machine hits all of them alike. Warm-up steps are not timed."""
+    for step in pipelines.values():
+        for _ in range(warmup):
             step()
-        _sync(device)
-        rates.append(images_per_step * steps / (time.perf_counter() - t0))
-    return statistics.median(rates)
+    rates: dict[str, list[float]] = {name: [] for name in pipelines}
+    for _ in range(repeats):
+        for name, step in pipelines.items():
+            rates[name].append(_timed_rate(step, images_per_step, steps, device))
+    return rates
 
 
 def run_bench(
     source: Domain, target: Domain, device: str | torch.device = "auto", batch_size: int = 256,
     steps: int = 20, repeats: int = 3, workers: tuple[int, ...] = (0, 4), adapt: bool = True,
 ) -> dict:
-    """Images per second of the DANN step through each pipeline, their ratios, and (``adapt``) the
-    wall time and accuracy of one default ``adapt`` run (seed 0) from ``source`` to ``target``."""
+    """Images per second of the DANN step through each pipeline (median over interleaved rounds),
+    the median of the per-round ratios, and (``adapt``) the wall time and accuracy of one default
+    ``adapt`` run (seed 0) from ``source`` to ``target``."""
     dev = train.resolve_device(device)
     per_step = 2 * batch_size
-    rates = {"ours": images_per_second(ours_step_fn(source, target, batch_size, dev), per_step, steps, repeats, dev)}
+    pipelines = {"ours": ours_step_fn(source, target, batch_size, dev)}
     for w in workers:
-        fn = dataloader_step_fn(source, target, batch_size, w, dev)
-        rates[f"dataloader_{w}"] = images_per_second(fn, per_step, steps, repeats, dev)
+        pipelines[f"dataloader_{w}"] = dataloader_step_fn(source, target, batch_size, w, dev)
+    rates = interleaved_rates(pipelines, per_step, steps, repeats, dev)
     result = {
-        "images_per_second": {k: round(v, 1) for k, v in rates.items()},
-        "ratios": {f"vs_dataloader_{w}": round(rates["ours"] / rates[f"dataloader_{w}"], 2) for w in workers},
+        "images_per_second": {k: round(statistics.median(v), 1) for k, v in rates.items()},
+        "ratios": {f"vs_dataloader_{w}": round(statistics.median(
+            o / d for o, d in zip(rates["ours"], rates[f"dataloader_{w}"])), 2) for w in workers},
+        "rounds": {k: [round(r, 1) for r in v] for k, v in rates.items()},
         "batch_size": batch_size, "steps": steps, "repeats": repeats, "device": str(dev),
         "threads": torch.get_num_threads(),
     }
@@ -136,3 +159,40 @@ def run_bench(
         result["adapt"] = {"source": source.name, "target": target.name, "config": dann.config_dict(dann.DannConfig()),
                            "target_accuracy": run["target_accuracy"], "seconds": run["seconds"]}
     return result
+
+
+def _subset(domain: Domain, n: int) -> Domain:
+    """``domain`` with only ``n`` training images (a seeded random, class-mixed subset)."""
+    if n >= len(domain.y_train):
+        return domain
+    pick = torch.randperm(len(domain.y_train), generator=torch.Generator().manual_seed(0))[:n]
+    return dataclasses.replace(domain, x_train=domain.x_train[pick], y_train=domain.y_train[pick])
+
+
+def cost_growth(
+    source: Domain, target: Domain, device: str | torch.device = "auto",
+    steps: tuple[int, ...] = (100, 200, 400), batch_sizes: tuple[int, ...] = (32, 64, 128, 256),
+    train_sizes: tuple[int, ...] = (1000, 2000, 4000), base_steps: int = 100,
+) -> list[dict]:
+    """Wall time of ``train_dann`` (training only) as one factor grows and the others stay at the
+    defaults: the number of steps, the batch size (per domain) and the training images per domain."""
+    dev = train.resolve_device(device)
+    base = dann.DannConfig()
+    plan = ([("steps", s, dict(steps=s), None) for s in steps]
+            + [("batch_size", b, dict(steps=base_steps, batch_size=b), None) for b in batch_sizes]
+            + [("train_images", n, dict(steps=base_steps), n) for n in train_sizes])
+    dann.train_dann(source, target, "dann", dataclasses.replace(base, steps=5), device=dev)  # warm-up
+    rows = []
+    for factor, value, change, n in plan:
+        src, tgt = (source, target) if n is None else (_subset(source, n), _subset(target, n))
+        config = dataclasses.replace(base, log_every=10**9, **change)
+        _sync(dev)
+        t0 = time.perf_counter()
+        dann.train_dann(src, tgt, "dann", config, seed=0, device=dev)
+        _sync(dev)
+        seconds = time.perf_counter() - t0
+        images = 2 * config.steps * config.batch_size
+        rows.append({"factor": factor, "value": value, "steps": config.steps, "batch_size": config.batch_size,
+                     "train_images": len(src.y_train), "seconds": round(seconds, 2),
+                     "images_per_second": round(images / seconds, 1)})
+    return rows

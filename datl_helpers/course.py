@@ -27,6 +27,7 @@ from typing import Any
 from datl_helpers.errors import DatlError
 
 DEVICES = ("auto", "cpu", "cuda")
+PUBLIC_REPO = "datl-course/datl"  # owner/name on GitHub, for the Binder and Colab links (forks: change it here)
 CELL_TIMEOUT = 900  # seconds; a stalled cell fails its notebook instead of hanging the run
 KERNEL = "python3"
 
@@ -78,6 +79,28 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def binder_url(repo: str = PUBLIC_REPO, notebook: str = "00_setup_and_domains.ipynb", ref: str = "HEAD") -> str:
+    """A mybinder.org link that builds ``repo`` (from ``binder/``) and opens JupyterLab at ``notebook``."""
+    return f"https://mybinder.org/v2/gh/{repo}/{ref}?urlpath=lab/tree/notebooks/{notebook}"
+
+
+def colab_url(notebook: str, repo: str = PUBLIC_REPO, branch: str = "main") -> str:
+    """A Google Colab link that opens ``notebooks/NOTEBOOK`` of ``repo`` (its first cell installs datl)."""
+    return f"https://colab.research.google.com/github/{repo}/blob/{branch}/notebooks/{notebook}"
+
+
+def colab_install_cell(repo: str = PUBLIC_REPO) -> str:
+    """The first code cell of every notebook: on Colab, install datl and build the data; elsewhere nothing."""
+    return (
+        "# On Google Colab: install datl and build the offline data (elsewhere this cell does nothing)\n"
+        "import sys\n"
+        "\n"
+        "if \"google.colab\" in sys.modules:\n"
+        f"    !pip install -q \"datl @ git+https://github.com/{repo}\"\n"
+        "    !python -m datl_helpers prepare"
+    )
 
 
 def default_notebooks_dir() -> Path:

@@ -174,18 +174,22 @@ def playground_config(freeze: int, lr_ratio: float, weight_decay: float, epochs:
                           epochs=epochs, steps_per_epoch=steps_per_epoch)
 
 
-def source_tracker(source: Domain, n: int = 1000, device: str | torch.device = "auto") -> Callable:
+def source_tracker(
+    source: Domain, n: int = 500, device: str | torch.device = "auto", last_epoch_only: int | None = None,
+) -> Callable:
     """An ``on_epoch_end`` hook recording accuracy on ``n`` source test images ("source_accuracy").
 
     The digit classes are the same in every domain, so the fine-tuned model can still be scored on
-    `syn`: a falling curve is catastrophic forgetting of what pretraining learned.
+    `syn`: a falling curve is catastrophic forgetting of what pretraining learned. With
+    ``last_epoch_only=E`` it scores only after epoch ``E`` (the end of an ``E``-epoch run).
     """
     # a random subset: test sets are stored sorted by class, so the first n would miss classes
     pick = torch.randperm(len(source.y_test), generator=torch.Generator().manual_seed(0))[:n]
     x, y = source.x_test[pick], source.y_test[pick]
 
     def hook(epoch: int, model: nn.Module, record: dict) -> None:
-        record["source_accuracy"] = train.evaluate(model, x, y, device=device)["accuracy"]
+        if last_epoch_only is None or epoch + 1 == last_epoch_only:
+            record["source_accuracy"] = train.evaluate(model, x, y, device=device)["accuracy"]
 
     return hook
 
@@ -198,10 +202,13 @@ def run_strategy(
     config: FinetuneConfig | None = None,
     device: str | torch.device = "auto",
     source: Domain | None = None,
+    source_curve: bool = True,
 ) -> tuple[dict, train.History]:
     """Fine-tune with strategy ``name`` (or an explicit ``config``) on few target labels; test it.
 
-    Returns a result row (accuracy, macro precision/recall/F1, seconds) and the History.
+    Returns a result row (accuracy, macro precision/recall/F1, seconds) and the History. With a
+    ``source`` domain the row adds ``source_accuracy`` at the end, and the History has it after
+    every epoch (only after the last one when ``source_curve`` is False: cheaper).
     """
     if config is None:
         if name not in STRATEGIES:
@@ -211,7 +218,9 @@ def run_strategy(
     x, y = few_labels(target, labels_per_class, seed)
     train.seed_everything(seed)
     model = build(config, target.num_classes)
-    hook = source_tracker(source, device=device) if source is not None else None
+    hook = None
+    if source is not None:
+        hook = source_tracker(source, device=device, last_epoch_only=None if source_curve else config.epochs)
     history = fit_config(model, config, x, y, seed=seed, device=device, on_epoch_end=hook)
     pred = train.predict(model, target.x_test, device=device)
     rep = metrics.report(target.y_test, pred, num_classes=target.num_classes)

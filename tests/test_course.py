@@ -183,3 +183,19 @@ def test_a_stalled_cell_fails_its_notebook_after_the_cell_timeout(tmp_path):
     assert row["status"] == "failed" and row["error"].startswith("CellTimeoutError")
     assert row["seconds"] < 120
     assert "started" in (tmp_path / "out" / "00_stalls.html").read_text(encoding="utf-8")
+
+
+def test_every_notebook_opens_with_the_colab_install_cell_and_the_readme_links_them():
+    import nbformat
+
+    from datl_helpers import course
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert course.binder_url() in readme  # the Binder badge opens JupyterLab at notebook 00
+    assert "lab/tree/notebooks/00_setup_and_domains.ipynb" in course.binder_url()
+    for path in course.find_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        first_code = next(c for c in nb.cells if c.cell_type == "code")
+        assert first_code.source == course.colab_install_cell(), f"{path.name}: run the Colab cell script"
+        assert "google.colab" in first_code.source and "prepare" in first_code.source
+        assert course.colab_url(path.name) in readme, f"README lacks the Colab link of {path.name}"

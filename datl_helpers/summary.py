@@ -1,0 +1,314 @@
+"""Notebook 05: one table of every method, built from the results notebooks 01-04 saved.
+
+Each notebook writes ``results/NN_name.json``. For every notebook this module takes, in order:
+a full-mode run of your own (``notebooks/results/``), the reference results measured by the course
+authors in full mode (shipped inside the package, ``datl_helpers/reference_results/``), or a
+smoke-mode run of your own. Every row
+of the table says which one it came from, so a number is never shown without its origin.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from datl_helpers.errors import DatlError
+
+RESULT_FILES = {
+    "01": "01_feature_extraction.json",
+    "02": "02_fine_tuning.json",
+    "03": "03_augmentation.json",
+    "04": "04_domain_adversarial.json",
+}
+
+
+class NotMeasured:
+    """Stands in for a fact the results at hand do not contain: formats as 'n/a'."""
+
+    def __format__(self, spec: str) -> str:
+        return "n/a"
+
+    def __repr__(self) -> str:
+        return "n/a"
+
+
+NOT_MEASURED = NotMeasured()
+
+
+class ResultsError(DatlError, ValueError):
+    """A results file that cannot be read (corrupted or from another version)."""
+
+
+@dataclass
+class Results:
+    """One notebook's saved results and where they came from."""
+
+    notebook: str
+    payload: dict
+    origin: str  # "your full run", "reference (full run)" or "your smoke run"
+    path: Path
+
+    @property
+    def label(self) -> str:
+        seeds = self.payload.get("seeds", [])
+        return f"{self.notebook}: {self.origin}, {self.payload.get('device', '?')}, seeds {seeds}"
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ResultsError(f"cannot read {path} ({err}); delete it and re-run its notebook") from err
+
+
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference_results"
+
+
+def load_results(results_dir: Path | str, reference_dir: Path | str | None = None) -> dict[str, Results]:
+    """For each of notebooks 01-04, the best results available (full > reference > smoke).
+
+    ``reference_dir`` defaults to the reference results shipped with the package."""
+    reference_dir = REFERENCE_DIR if reference_dir is None else reference_dir
+    found: dict[str, Results] = {}
+    for key, name in RESULT_FILES.items():
+        own, ref = Path(results_dir) / name, Path(reference_dir) / name
+        own_payload = _read(own) if own.is_file() else None
+        if own_payload is not None and not own_payload.get("smoke", True):
+            found[key] = Results(key, own_payload, "your full run", own)
+        elif ref.is_file():
+            found[key] = Results(key, _read(ref), "reference (full run)", ref)
+        elif own_payload is not None:
+            found[key] = Results(key, own_payload, "your smoke run", own)
+    return found
+
+
+def _stats(values: Iterable[float]) -> tuple[float, float, int]:
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not vals:
+        return float("nan"), float("nan"), 0
+    mean = sum(vals) / len(vals)
+    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    return mean, std, len(vals)
+
+
+def _labels(value) -> str:
+    return "all" if value in (None, "all") else str(value)
+
+
+def _row(family: str, method: str, target: str, labels: str, values: Iterable[float], origin: Results) -> dict:
+    mean, std, n = _stats(values)
+    return {"family": family, "method": method, "target": target, "labels": labels,
+            "accuracy": mean, "std": std, "seeds": n, "from": f"{origin.notebook} ({origin.origin})"}
+
+
+def comparison_rows(results: dict[str, Results], labels_per_class: int = 10) -> list[dict]:
+    """Rows of the comparison table: accuracy (fraction) mean, std and seed count per method."""
+    rows: list[dict] = []
+    k = str(labels_per_class)
+    if "01" in results:
+        r = results["01"]
+        runs = r.payload.get("label_efficiency", [])
+        target = "mnistm"
+        for method in ("scratch", "linear-probe", "finetune"):
+            for labels in (k, "all"):
+                vals = [x["target_accuracy"] for x in runs if x["method"] == method and x["target"] == target
+                        and _labels(x["labels_per_class"]) == labels]
+                if vals:
+                    rows.append(_row("01 feature extraction", method, target, f"{labels}/class", vals, r))
+    if "02" in results:
+        r = results["02"]
+        target = r.payload.get("target", "mnistm")
+        runs = r.payload.get("runs", [])
+        for name in dict.fromkeys(x["strategy"] for x in runs):
+            for labels in (k, "all"):
+                vals = [x["accuracy"] for x in runs if x["strategy"] == name and _labels(x["labels_per_class"]) == labels]
+                if vals:
+                    rows.append(_row("02 fine-tuning", name, target, f"{labels}/class", vals, r))
+    if "03" in results:
+        r = results["03"]
+        target = r.payload.get("target", "mnistm")
+        grid = r.payload.get("grid", [])
+        for method in ("scratch", "linear-probe", "finetune"):
+            for augment in dict.fromkeys(x["augment"] for x in grid):
+                vals = [x["target_accuracy"] for x in grid if x["method"] == method and x["augment"] == augment
+                        and str(x["labels_per_class"]) == k]
+                if vals:
+                    rows.append(_row("03 augmentation", f"{method} + {augment} augmentation", target, f"{k}/class", vals, r))
+    if "04" in results:
+        r = results["04"]
+        runs = r.payload.get("runs", [])
+        described = {"source-only": "all source labels", "dann": "all source labels + unlabelled target",
+                     "target-oracle": "all target labels"}
+        for pair in dict.fromkeys(x["pair"] for x in runs):
+            for method, labels in described.items():
+                vals = [x["target_accuracy"] for x in runs if x["pair"] == pair and x["method"] == method]
+                if vals:
+                    rows.append(_row("04 domain adaptation", method, pair, labels, vals, r))
+    return rows
+
+
+def comparison_table(rows: list[dict]):
+    """The rows as a pandas table with 'mean ± std' accuracy in percent."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    frame["accuracy (%)"] = [f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(frame["accuracy"], frame["std"])]
+    return frame[["family", "method", "target", "labels", "accuracy (%)", "seeds", "from"]]
+
+
+def lookup(rows: list[dict], family: str, method: str, labels: str | None = None, target: str | None = None) -> float:
+    """The mean accuracy (percent) of one row; NaN when it is missing (say, a notebook not yet run)."""
+    for row in rows:
+        if (row["family"].startswith(family) and row["method"] == method
+                and (labels is None or row["labels"] == labels) and (target is None or row["target"] == target)):
+            return 100 * row["accuracy"]
+    return float("nan")
+
+
+def recompute(notebook: str, seed: int = 0, steps: int = 30, device: str = "auto", labels_per_class: int = 10) -> Results:
+    """A quick (smoke-sized) stand-in for one notebook's results, when nothing was saved.
+
+    One seed and ``steps`` training steps per run: enough to fill the table with real, measured
+    numbers of the same kind, far too little to judge the methods by. The table says so.
+    """
+    import dataclasses
+
+    from datl_helpers import data, dann, finetune, transfer
+
+    mnistm = data.load_domain("mnistm")
+    k = labels_per_class
+    if notebook == "01":
+        config = transfer.TransferConfig(steps=steps)
+        runs = [{"target": "mnistm", "labels_per_class": k, "method": m,
+                 **transfer.run_transfer(mnistm, m, k, seed=seed, config=config, device=device)}
+                for m in ("scratch", "linear-probe", "finetune")]
+        payload = {"label_efficiency": runs}
+    elif notebook == "02":
+        budget = dict(epochs=2, steps_per_epoch=max(1, steps // 2))
+        runs = [finetune.run_strategy(name, mnistm, k, seed=seed, device=device,
+                                      config=dataclasses.replace(finetune.STRATEGIES[name], **budget))[0]
+                for name in ("head only", "layer-wise LRs", "too-high LR")]
+        payload = {"target": "mnistm", "runs": runs}
+    elif notebook == "03":
+        grid = [{"method": m, "labels_per_class": k, "augment": a,
+                 **transfer.run_transfer(mnistm, m, k, seed=seed, device=device,
+                                         config=transfer.TransferConfig(steps=steps, augment=a))}
+                for m in ("scratch", "finetune") for a in ("none", "light")]
+        payload = {"target": "mnistm", "grid": grid}
+    elif notebook == "04":
+        mnist = data.load_domain("mnist")
+        config = dann.DannConfig(steps=steps, batch_size=32)
+        runs = [{"pair": "mnist -> mnistm", "method": m,
+                 **dann.run_adaptation(mnist, mnistm, m, seed=seed, config=config, device=device)}
+                for m in dann.METHODS]
+        payload = {"runs": runs}
+    else:
+        raise ValueError(f"unknown notebook {notebook!r}; choose from {', '.join(RESULT_FILES)}")
+    payload.update({"smoke": True, "device": str(device), "seeds": [seed], "steps": steps})
+    return Results(notebook, payload, f"recomputed here ({steps} steps)", Path("(not saved)"))
+
+
+def _mean(values: Iterable[float], scale: float = 100.0) -> float:
+    return scale * _stats(values)[0]
+
+
+def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, float | str | None]:
+    """The numbers the interview answers cite, by name (percent; NaN or None where not measured)."""
+    rows = comparison_rows(results, labels_per_class)
+    k = f"{labels_per_class}/class"
+    f: dict[str, float | str | None] = defaultdict(lambda: NOT_MEASURED)  # a missing fact shows as 'n/a'
+    f["labels"] = labels_per_class
+    for method, short in (("scratch", "scratch"), ("linear-probe", "probe"), ("finetune", "finetune")):
+        f[f"{short}"] = lookup(rows, "01", method, k)
+        f[f"{short}_all"] = lookup(rows, "01", method, "all/class")
+    runs01 = results["01"].payload if "01" in results else {}
+    for method, short in (("linear-probe", "probe"), ("finetune", "finetune"), ("scratch", "scratch")):
+        f[f"{short}_1"] = _mean(r["target_accuracy"] for r in runs01.get("label_efficiency", [])
+                                if r["method"] == method and r["target"] == "mnistm" and str(r["labels_per_class"]) == "1")
+    pre = {}
+    for r in runs01.get("preprocessing", []):
+        if r["target"] == "mnistm":
+            pre.setdefault(r["preprocessing"], []).append(r["accuracy"])
+    if pre:
+        means = {name: _mean(vals) for name, vals in pre.items()}
+        matched = next(name for name in means if name.startswith("as pretrained"))
+        worst = min(means, key=means.get)
+        f["pre_match"], f["pre_worst"], f["pre_worst_name"] = means[matched], means[worst], worst
+    for name, short in (("head only", "head"), ("last stage", "last"), ("gradual unfreezing", "gradual"),
+                        ("layer-wise LRs", "layerwise"), ("too-high LR", "toohigh")):
+        f[short] = lookup(rows, "02", name, k)
+        f[f"{short}_all"] = lookup(rows, "02", name, "all/class")
+    f["bn_eval"] = lookup(rows, "02", "BatchNorm eval mode", k)
+    f["bn_train"] = lookup(rows, "02", "BatchNorm train mode", k)
+    runs02 = results["02"].payload.get("runs", []) if "02" in results else []
+    for name, short in (("head only", "head"), ("layer-wise LRs", "layerwise"), ("too-high LR", "toohigh")):
+        f[f"source_{short}"] = _mean(r.get("source_accuracy") for r in runs02
+                                     if r["strategy"] == name and str(r["labels_per_class"]) == str(labels_per_class))
+    for recipe in ("careful", "aggressive"):
+        base = {r["seed"]: r["accuracy"] for r in runs02 if r["strategy"] == ("layer-wise LRs" if recipe == "careful" else "too-high LR")
+                and str(r["labels_per_class"]) == str(labels_per_class)}
+        l2sp = [r for r in runs02 if r.get("recipe") == recipe and r.get("regulariser", "").startswith("L2-SP")]
+        f[f"l2sp_gain_{recipe}"] = _mean(r["accuracy"] - base[r["seed"]] for r in l2sp if r["seed"] in base)
+        f[f"source_l2sp_{recipe}"] = _mean(r.get("source_accuracy") for r in l2sp)
+    if "03" in results:
+        payload = results["03"].payload
+        for method, short in (("scratch", "scratch"), ("finetune", "finetune"), ("linear-probe", "probe")):
+            grid = [r for r in payload.get("grid", []) if r["method"] == method and str(r["labels_per_class"]) == str(labels_per_class)]
+            by_aug = {a: _mean(r["target_accuracy"] for r in grid if r["augment"] == a) for a in dict.fromkeys(r["augment"] for r in grid)}
+            if by_aug:
+                best = max(by_aug, key=lambda a: by_aug[a])
+                f[f"aug_{short}_none"], f[f"aug_{short}_best"], f[f"aug_{short}_best_preset"] = by_aug.get("none", math.nan), by_aug[best], best
+                f[f"aug_{short}_heavy"] = by_aug.get("heavy", math.nan)
+                f[f"aug_{short}_gain"] = by_aug[best] - by_aug.get("none", math.nan)
+            turn = [t for t in payload.get("turnover", []) if t["method"] == method and str(t["labels_per_class"]) == str(labels_per_class)]
+            if turn:
+                f[f"turn_{short}_best_strength"] = turn[0]["best_strength"]
+                hurts = turn[0]["hurts_from"]
+                f[f"turn_{short}_hurts"] = ("never fell clearly below no augmentation" if hurts is None else
+                                            f"was clearly below no augmentation from strength {hurts:g} on")
+        sweep = [r for r in payload.get("sweep_extra", []) if r["method"] == "scratch" and str(r["labels_per_class"]) == str(labels_per_class)]
+        f["aug_scratch_full_strength"] = _mean(r["target_accuracy"] for r in sweep) if sweep else math.nan
+    if "04" in results:
+        payload = results["04"].payload
+        runs = [r for r in payload.get("runs", []) if r["pair"] == "mnist -> mnistm"]
+        for method, short in (("source-only", "so"), ("dann", "dann"), ("target-oracle", "oracle")):
+            f[f"da_{short}"] = _mean(r["target_accuracy"] for r in runs if r["method"] == method)
+            f[f"da_{short}_domain_acc"] = _mean((r["domain_accuracy"] for r in runs if r["method"] == method), 1.0)
+        gap = f["da_oracle"] - f["da_so"]
+        f["da_gap_closed"] = 100 * (f["da_dann"] - f["da_so"]) / gap if gap and not math.isnan(gap) else math.nan
+        pad = {row["features of"]: row["proxy A-distance"] for row in payload.get("proxy_a_distance", [])}
+        f["pad_so"], f["pad_dann"] = pad.get("source-only", NOT_MEASURED), pad.get("dann", NOT_MEASURED)
+        selection = payload.get("selection", [])
+        if selection:
+            oracle = max(selection, key=lambda r: r["target_accuracy"])
+            picks = {
+                "source_val": max(selection, key=lambda r: r["source_val_accuracy"]),
+                "entropy": min(selection, key=lambda r: r["target_entropy"]),
+                "DEV": min(selection, key=lambda r: r["dev_risk"]),
+            }
+            f["select_oracle"], f["select_oracle_acc"] = oracle["candidate"], 100 * oracle["target_accuracy"]
+            for name, row in picks.items():
+                f[f"select_{name}"], f[f"select_{name}_acc"] = row["candidate"], 100 * row["target_accuracy"]
+    return f
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """'87.5 %', or 'n/a' for a number that was not measured in the results at hand."""
+    if not _measured(value):
+        return "n/a"
+    return f"{value:.{digits}f} %"
+
+
+def points(value: float | None, digits: int = 1) -> str:
+    """'+3.2 points', or 'n/a'."""
+    if not _measured(value):
+        return "n/a"
+    return f"{value:+.{digits}f} points"
+
+
+def _measured(value) -> bool:
+    return isinstance(value, (int, float)) and not math.isnan(value)
