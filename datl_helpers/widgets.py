@@ -39,8 +39,9 @@ def browse(
     idx = idx[torch.randperm(len(idx), generator=g)[:count]]
     labels = d.y_test[idx].tolist()
     title = f"{name}: {len(idx)} test images, {what}"
-    if digit == ALL_CLASSES and labels:
-        title += " (labels: " + " ".join(str(v) for v in labels[:20]) + (" ..." if len(labels) > 20 else "") + ")"
+    if digit == ALL_CLASSES and labels:  # one line of labels per row of 10 images, so the title fits
+        rows = [" ".join(str(v) for v in labels[i : i + 10]) for i in range(0, min(len(labels), 20), 10)]
+        title += "\nlabels: " + "  |  ".join(rows) + (" ..." if len(labels) > 20 else "")
     return d.x_test[idx], title
 
 
