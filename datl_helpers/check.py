@@ -104,11 +104,11 @@ def to_model_input(answer: Callable) -> str:
         raise NotYet(f"expected shape {tuple(expected.shape)} (N x C x H x W), got {tuple(out.shape)}")
     if out.dtype != torch.float32:
         raise NotYet(f"the backbone takes float32 images, got {out.dtype}: convert with .float()")
-    if _close(out, (expected - 0.5) / 0.25, 1e-4):
-        raise NotYet("you normalised with the mean and std already: the model's first layer "
-                     "(model.normalize) does that, so it would happen twice; stop at [0, 1]")
-    if out.max() > 2.5:
+    if out.max() > 10:
         raise NotYet("values go up to 255: divide by 255; the backbone was pretrained on images in [0, 1]")
+    if out.min() < -0.01 or out.max() > 1.01:
+        raise NotYet("the values leave [0, 1], so you normalised with a mean and std already: the model's "
+                     "first layer (model.normalize) does that, so it would happen twice; stop at [0, 1]")
     if _close(out, expected.flip(1), 1e-4):
         raise NotYet("the channels are in BGR order: the backbone was pretrained on RGB, keep the order")
     if not _close(out, expected, 1e-4):
@@ -220,9 +220,9 @@ def layerwise_groups(answer: Callable) -> str:
         if not math.isclose(seen[id(p)], expected[part], rel_tol=1e-6):
             raise NotYet(f"{part!r} has lr {seen[id(p)]:g}; expected {expected[part]:g} "
                          f"(head_lr * decay ** (stages after it, counting the head): earlier stages learn slower)")
-    torch.optim.SGD(groups, lr=head_lr)  # a valid optimizer spec
+    torch.optim.SGD([g for g in groups if g["params"]], lr=head_lr)  # a valid optimizer spec
     rates = ", ".join(f"{k} {v:g}" for k, v in expected.items() if k != "conv1")
-    return f"one group per part, frozen conv1 left out: {rates}."
+    return f"one learning rate per part, frozen conv1 without updates: {rates}."
 
 
 @_exercise("2.3 the L2-SP penalty")
@@ -249,6 +249,9 @@ def l2sp_penalty(answer: Callable) -> str:
         raise NotYet("the penalty has no gradient: don't detach the current weights (only the start)")
     if math.isclose(value.item(), math.sqrt(expected / strength) * strength, rel_tol=1e-3):
         raise NotYet("that is the norm; L2-SP uses the squared distance: sum of (w - w0) ** 2")
+    if math.isclose(value.item(), expected / 2, rel_tol=1e-3):
+        raise NotYet("that is half the expected value: the paper writes alpha / 2 * ||w - w0||^2, but here "
+                     "the strength multiplies the sum directly: strength * sum((w - w0) ** 2)")
     if not math.isclose(value.item(), expected, rel_tol=1e-3):
         raise NotYet(f"got {value.item():.4g}, expected {expected:.4g} = strength * sum((w - w0) ** 2)")
     return "zero at the pretrained weights, grows with the squared distance from them, head excluded."
@@ -286,17 +289,21 @@ def colour_pipeline(answer: Callable) -> str:
     pick = torch.randperm(len(syn.y_test), generator=torch.Generator().manual_seed(0))[:400]
     x, y = data.to_float(syn.x_test[pick]), syn.y_test[pick]
     torch.manual_seed(0)
-    out = transform(x.clone())
-    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-        raise NotYet(f"the transform must keep the batch's shape {tuple(x.shape)}")
+    # one random draw per image, as training would use it (a single draw for the whole batch would
+    # judge a pipeline by one roll of its dice)
+    out = [transform(image.clone()) for image in x]
+    if not all(isinstance(o, torch.Tensor) and o.shape == x.shape[1:] for o in out):
+        raise NotYet(f"the transform must keep an image's shape {tuple(x.shape[1:])} (and a batch's)")
+    out = torch.stack(out)
     if out.min() < -0.01 or out.max() > 1.01:
         raise NotYet("values left [0, 1]: clamp them (x.clamp(0, 1)) or use transforms that stay in range")
     colour_change = (out.mean(dim=(2, 3)) - x.mean(dim=(2, 3))).abs().mean().item()
     if colour_change < 0.02:
-        raise NotYet("colours barely change: mnistm differs from mnist in colour and texture, so add "
-                     "v2.ColorJitter, v2.RandomChannelPermutation or v2.RandomInvert")
+        raise NotYet(f"colours barely change (mean channel shift {colour_change:.3f}, below 0.02): mnistm "
+                     "differs from mnist in colour and texture, so add or strengthen v2.ColorJitter, "
+                     "v2.RandomChannelPermutation or v2.RandomInvert")
     torch.manual_seed(1)
-    if torch.equal(transform(x.clone()), out):
+    if torch.equal(torch.stack([transform(image.clone()) for image in x[:32]]), out[:32]):
         raise NotYet("two calls give the same images: an augmentation must be random")
     model = models.load_pretrained()
     clean = train.evaluate(model, syn.x_test[pick], y, device="cpu")["accuracy"]
@@ -305,7 +312,7 @@ def colour_pipeline(answer: Callable) -> str:
         kept = (model(out).argmax(1) == y).float().mean().item()
     if kept < 0.6:
         raise NotYet(f"the augmented digits are hard to read: the pretrained backbone gets {100 * kept:.0f} % of "
-                     f"them (clean: {100 * clean:.0f} %); lower the strengths so labels stay true")
+                     f"them (clean: {100 * clean:.0f} %, needed: 60 %); lower the strengths so labels stay true")
     return (f"random colour changes ({colour_change:.2f} mean channel shift), no flips, and the digits "
             f"stay readable: the backbone still gets {100 * kept:.0f} % (clean {100 * clean:.0f} %).")
 
@@ -400,8 +407,10 @@ def dann_lambda(answer: Callable) -> str:
 @_exercise("4.3 the proxy A-distance")
 def proxy_a_distance(answer: Callable) -> str:
     gen = torch.Generator().manual_seed(0)
-    same_a, same_b = torch.randn(1000, 16, generator=gen), torch.randn(1000, 16, generator=gen)
-    far_a, far_b = torch.randn(1000, 16, generator=gen), torch.randn(1000, 16, generator=gen) + 3.0
+    # few points in many dimensions: a classifier scored on its own training points "separates" even
+    # two samples of one distribution, so only a held-out error gives a distance near 0 here
+    same_a, same_b = torch.randn(150, 64, generator=gen), torch.randn(150, 64, generator=gen)
+    far_a, far_b = torch.randn(150, 64, generator=gen), torch.randn(150, 64, generator=gen) + 1.0
     close = float(answer(same_a, same_b))
     apart = float(answer(far_a, far_b))
     if close < -0.05 or apart < -0.05:

@@ -24,6 +24,15 @@ NOTICE = (
 )
 
 
+STUDENT_INTRO = (
+    "## Exercises\n\n"
+    "Three short exercises on this notebook's core. Each asks you to write one function in place of "
+    "`raise NotImplementedError`; run its cell, then the check below it, which tests your answer on "
+    "small inputs of its own and explains in one sentence what is still wrong. The solutions are in "
+    "the course notebook `../{name}`: try first, look there after."
+)
+
+
 class ExerciseFormatError(DatlError, ValueError):
     """A solution cell whose markers are missing or unbalanced."""
 
@@ -69,6 +78,8 @@ def student_version(nb, name: str = "notebook"):
     for cell in student.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+        elif cell.source.startswith("## Exercises"):
+            cell.source = STUDENT_INTRO.format(name=name)
     student.cells.insert(0, nbformat.v4.new_markdown_cell(NOTICE.format(name=name)))
     # stable, readable cell ids derived from the position, so regenerating gives the same file
     for i, cell in enumerate(student.cells):

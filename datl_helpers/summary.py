@@ -137,7 +137,8 @@ def comparison_rows(results: dict[str, Results], labels_per_class: int = 10) -> 
                 vals = [x["target_accuracy"] for x in grid if x["method"] == method and x["augment"] == augment
                         and str(x["labels_per_class"]) == k]
                 if vals:
-                    rows.append(_row("03 augmentation", f"{method} + {augment} augmentation", target, f"{k}/class", vals, r))
+                    name = f"{method}, no augmentation" if augment == "none" else f"{method} + {augment} augmentation"
+                    rows.append(_row("03 augmentation", name, target, f"{k}/class", vals, r))
     if "04" in results:
         r = results["04"]
         runs = r.payload.get("runs", [])
@@ -246,8 +247,9 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
     f["bn_train"] = lookup(rows, "02", "BatchNorm train mode", k)
     runs02 = results["02"].payload.get("runs", []) if "02" in results else []
     for name, short in (("head only", "head"), ("layer-wise LRs", "layerwise"), ("too-high LR", "toohigh")):
-        f[f"source_{short}"] = _mean(r.get("source_accuracy") for r in runs02
-                                     if r["strategy"] == name and str(r["labels_per_class"]) == str(labels_per_class))
+        for labels, suffix in ((str(labels_per_class), ""), ("all", "_all")):
+            f[f"source_{short}{suffix}"] = _mean(r.get("source_accuracy") for r in runs02
+                                                 if r["strategy"] == name and _labels(r["labels_per_class"]) == labels)
     for recipe in ("careful", "aggressive"):
         base = {r["seed"]: r["accuracy"] for r in runs02 if r["strategy"] == ("layer-wise LRs" if recipe == "careful" else "too-high LR")
                 and str(r["labels_per_class"]) == str(labels_per_class)}
@@ -263,7 +265,10 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
                 best = max(by_aug, key=lambda a: by_aug[a])
                 f[f"aug_{short}_none"], f[f"aug_{short}_best"], f[f"aug_{short}_best_preset"] = by_aug.get("none", math.nan), by_aug[best], best
                 f[f"aug_{short}_heavy"] = by_aug.get("heavy", math.nan)
-                f[f"aug_{short}_gain"] = by_aug[best] - by_aug.get("none", math.nan)
+                f[f"aug_{short}_gain"] = gain = by_aug[best] - by_aug.get("none", math.nan)
+                f[f"aug_{short}_effect"] = (
+                    f"no preset helped ({pct(by_aug.get('none', math.nan))} without augmentation)" if not gain > 0.1 else
+                    f"{points(gain)} from its best preset (*{best}*: {pct(by_aug.get('none', math.nan))} → {pct(by_aug[best])})")
             turn = [t for t in payload.get("turnover", []) if t["method"] == method and str(t["labels_per_class"]) == str(labels_per_class)]
             if turn:
                 f[f"turn_{short}_best_strength"] = turn[0]["best_strength"]
@@ -282,6 +287,18 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
         f["da_gap_closed"] = 100 * (f["da_dann"] - f["da_so"]) / gap if gap and not math.isnan(gap) else math.nan
         pad = {row["features of"]: row["proxy A-distance"] for row in payload.get("proxy_a_distance", [])}
         f["pad_so"], f["pad_dann"] = pad.get("source-only", NOT_MEASURED), pad.get("dann", NOT_MEASURED)
+        zero_shot = payload.get("zero_shot", {})
+        others = []
+        for pair in dict.fromkeys(r["pair"] for r in payload.get("runs", [])):
+            acc = {m: _mean(r["target_accuracy"] for r in payload["runs"] if r["pair"] == pair and r["method"] == m)
+                   for m in ("source-only", "dann", "target-oracle")}
+            closed = 100 * (acc["dann"] - acc["source-only"]) / (acc["target-oracle"] - acc["source-only"])
+            text = (f"{pair.replace('->', '→')}: source-only {pct(acc['source-only'])}, DANN {pct(acc['dann'])}, "
+                    f"oracle {pct(acc['target-oracle'])} ({closed:.0f} % of the gap closed")
+            if pair in zero_shot:
+                text += f"; the pretrained backbone alone: {pct(100 * zero_shot[pair])}"
+            others.append(text + ")")
+        f["da_all_pairs"] = "; ".join(others)
         selection = payload.get("selection", [])
         if selection:
             oracle = max(selection, key=lambda r: r["target_accuracy"])
@@ -290,6 +307,7 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
                 "entropy": min(selection, key=lambda r: r["target_entropy"]),
                 "DEV": min(selection, key=lambda r: r["dev_risk"]),
             }
+            f["select_seed"] = payload.get("seeds", ["?"])[0]
             f["select_oracle"], f["select_oracle_acc"] = oracle["candidate"], 100 * oracle["target_accuracy"]
             for name, row in picks.items():
                 f[f"select_{name}"], f[f"select_{name}_acc"] = row["candidate"], 100 * row["target_accuracy"]

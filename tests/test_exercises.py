@@ -182,3 +182,25 @@ def test_dann_mistakes_are_explained():
     accuracy_not_error = lambda s, t: 2 * (1 - 2 * 0.95)  # noqa: E731
     assert "error" in check.proxy_a_distance(accuracy_not_error).message
     assert bool(check.proxy_a_distance(lambda s, t: 0.0)) is False
+
+
+def test_checks_accept_alternatives_and_catch_subtle_mistakes(domains):
+    from sklearn.linear_model import LogisticRegression
+    from torchvision.transforms import v2
+
+    # a pipeline that changes colour on only 40 % of the images is still a fine answer
+    sometimes = lambda: v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1), v2.RandomChannelPermutation()], p=0.4)  # noqa: E731
+    assert check.colour_pipeline(sometimes).passed
+    # normalising with other statistics is still normalising twice
+    imagenet = lambda im: (torch.from_numpy(im).permute(0, 3, 1, 2).float() / 255 - 0.45) / 0.22  # noqa: E731
+    assert "twice" in check.to_model_input(imagenet).message
+    half = lambda m, s, k: k / 2 * sum(((p - s[n]) ** 2).sum() for n, p in m.stages.named_parameters())  # noqa: E731
+    assert "half" in check.l2sp_penalty(half).message
+
+    def on_training_points(s, t):
+        x = torch.cat([s, t]).numpy()
+        d = np.r_[np.zeros(len(s)), np.ones(len(t))]
+        accuracy = LogisticRegression(max_iter=1000).fit(x, d).score(x, d)
+        return max(0.0, 2 * (1 - 2 * (1 - accuracy)))
+
+    assert "held-out" in check.proxy_a_distance(on_training_points).message
