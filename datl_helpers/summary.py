@@ -105,40 +105,47 @@ def _row(family: str, method: str, target: str, labels: str, values: Iterable[fl
             "accuracy": mean, "std": std, "seeds": n, "from": f"{origin.notebook} ({origin.origin})"}
 
 
+def _values(runs: list[dict], value: str, **where) -> list[float]:
+    """``value`` of the runs whose fields match ``where`` (``labels_per_class`` compared as text)."""
+    def matches(run: dict) -> bool:
+        return all(_labels(run.get(key)) == _labels(want) if key == "labels_per_class" else run.get(key) == want
+                   for key, want in where.items())
+
+    return [run[value] for run in runs if matches(run)]
+
+
 def comparison_rows(results: dict[str, Results], labels_per_class: int = 10) -> list[dict]:
     """Rows of the comparison table: accuracy (fraction) mean, std and seed count per method."""
     rows: list[dict] = []
     k = str(labels_per_class)
+
+    def add(family: str, row_name: str, row_target: str, row_labels: str, runs: list[dict], value: str, **where) -> None:
+        vals = _values(runs, value, **where)
+        if vals:
+            rows.append(_row(family, row_name, row_target, row_labels, vals, r))
+
     if "01" in results:
         r = results["01"]
         runs = r.payload.get("label_efficiency", [])
-        target = "mnistm"
         for method in ("scratch", "linear-probe", "finetune"):
             for labels in (k, "all"):
-                vals = [x["target_accuracy"] for x in runs if x["method"] == method and x["target"] == target
-                        and _labels(x["labels_per_class"]) == labels]
-                if vals:
-                    rows.append(_row("01 feature extraction", method, target, f"{labels}/class", vals, r))
+                add("01 feature extraction", method, "mnistm", f"{labels}/class", runs, "target_accuracy",
+                    method=method, target="mnistm", labels_per_class=labels)
     if "02" in results:
         r = results["02"]
-        target = r.payload.get("target", "mnistm")
         runs = r.payload.get("runs", [])
         for name in dict.fromkeys(x["strategy"] for x in runs):
             for labels in (k, "all"):
-                vals = [x["accuracy"] for x in runs if x["strategy"] == name and _labels(x["labels_per_class"]) == labels]
-                if vals:
-                    rows.append(_row("02 fine-tuning", name, target, f"{labels}/class", vals, r))
+                add("02 fine-tuning", name, r.payload.get("target", "mnistm"), f"{labels}/class", runs, "accuracy",
+                    strategy=name, labels_per_class=labels)
     if "03" in results:
         r = results["03"]
-        target = r.payload.get("target", "mnistm")
         grid = r.payload.get("grid", [])
         for method in ("scratch", "linear-probe", "finetune"):
             for augment in dict.fromkeys(x["augment"] for x in grid):
-                vals = [x["target_accuracy"] for x in grid if x["method"] == method and x["augment"] == augment
-                        and str(x["labels_per_class"]) == k]
-                if vals:
-                    name = f"{method}, no augmentation" if augment == "none" else f"{method} + {augment} augmentation"
-                    rows.append(_row("03 augmentation", name, target, f"{k}/class", vals, r))
+                name = f"{method}, no augmentation" if augment == "none" else f"{method} + {augment} augmentation"
+                add("03 augmentation", name, r.payload.get("target", "mnistm"), f"{k}/class", grid, "target_accuracy",
+                    method=method, augment=augment, labels_per_class=k)
     if "04" in results:
         r = results["04"]
         runs = r.payload.get("runs", [])
@@ -146,9 +153,7 @@ def comparison_rows(results: dict[str, Results], labels_per_class: int = 10) -> 
                      "target-oracle": "all target labels"}
         for pair in dict.fromkeys(x["pair"] for x in runs):
             for method, labels in described.items():
-                vals = [x["target_accuracy"] for x in runs if x["pair"] == pair and x["method"] == method]
-                if vals:
-                    rows.append(_row("04 domain adaptation", method, pair, labels, vals, r))
+                add("04 domain adaptation", method, pair, labels, runs, "target_accuracy", pair=pair, method=method)
     return rows
 
 
