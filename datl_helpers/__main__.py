@@ -128,11 +128,7 @@ def unit_interval(text: str) -> float:
 def cmd_transfer(args: argparse.Namespace) -> int:
     from datl_helpers import augment, data, train, transfer
 
-    try:
-        augment_strength = augment.resolve_strength(args.augment, args.augment_strength)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    augment_strength = augment.resolve_strength(args.augment, args.augment_strength)  # AugmentationError: exit 2
     device = train.resolve_device(args.device)
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
     config = transfer.TransferConfig(steps=args.steps, augment=args.augment, augment_strength=augment_strength)

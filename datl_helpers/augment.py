@@ -37,6 +37,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from datl_helpers.errors import DatlError
+
 PRESETS: dict[str, float] = {"none": 0.0, "light": 0.25, "medium": 0.5, "heavy": 0.75}
 KINDS: tuple[str, ...] = ("geometry", "colour", "texture", "occlusion")
 GENERIC: tuple[str, ...] = ("geometry", "occlusion")
@@ -44,19 +46,23 @@ DOMAIN: tuple[str, ...] = ("colour", "texture")
 KIND_SETS: dict[str, tuple[str, ...]] = {"all": KINDS, "generic": GENERIC, "domain": DOMAIN}
 
 
+class AugmentationError(DatlError, ValueError):
+    """An augmentation setting a user chose that does not exist (a strength, kind or preset)."""
+
+
 def check_strength(strength: float) -> float:
-    """``strength`` as a float, or a ValueError when it is outside [0, 1]."""
+    """``strength`` as a float, or an AugmentationError when it is outside [0, 1]."""
     strength = float(strength)
     if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"augmentation strength must be in [0, 1], got {strength}")
+        raise AugmentationError(f"augmentation strength must be in [0, 1], got {strength}")
     return strength
 
 
 def check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
-    """``kinds`` as a tuple, or a ValueError naming the unknown ones."""
+    """``kinds`` as a tuple, or an AugmentationError naming the unknown ones."""
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
-        raise ValueError(f"unknown augmentation kind(s) {unknown or list(kinds)}; choose from {', '.join(KINDS)}")
+        raise AugmentationError(f"unknown augmentation kind(s) {unknown or list(kinds)}; choose from {', '.join(KINDS)}")
     return tuple(kinds)
 
 
@@ -66,12 +72,12 @@ def resolve_strength(preset: str = "none", strength: float | None = None) -> flo
     ``preset="none"`` with a strength above 0 is a contradiction and an error.
     """
     if preset not in PRESETS:
-        raise ValueError(f"unknown augmentation preset {preset!r}; choose from {', '.join(PRESETS)}")
+        raise AugmentationError(f"unknown augmentation preset {preset!r}; choose from {', '.join(PRESETS)}")
     if strength is None:
         return PRESETS[preset]
     strength = check_strength(strength)
     if preset == "none" and strength > 0:
-        raise ValueError(
+        raise AugmentationError(
             f"augment 'none' with strength {strength}: choose a preset ({', '.join(list(PRESETS)[1:])}) "
             "and use the strength to override its own"
         )

@@ -100,14 +100,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def images_per_second(step: Callable[[], None], images_per_step: int, steps: int, repeats: int,
-                      device: torch.device, warmup: int = 3) -> float:
-    """Median over ``repeats`` of (images per step x steps) / seconds, after ``warmup`` steps."""
-    for _ in range(warmup):
-        step()
-    return statistics.median(_timed_rate(step, images_per_step, steps, device) for _ in range(repeats))
-
-
 def _timed_rate(step: Callable[[], None], images_per_step: int, steps: int, device: torch.device) -> float:
     _sync(device)
     t0 = time.perf_counter()

@@ -174,22 +174,23 @@ def playground_config(freeze: int, lr_ratio: float, weight_decay: float, epochs:
                           epochs=epochs, steps_per_epoch=steps_per_epoch)
 
 
-def source_tracker(
-    source: Domain, n: int = 500, device: str | torch.device = "auto", last_epoch_only: int | None = None,
-) -> Callable:
+def source_sample(source: Domain, n: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` test images of ``source`` and their labels, a seeded random subset (the test sets are
+    stored sorted by class, so the first ``n`` would miss classes)."""
+    pick = torch.randperm(len(source.y_test), generator=torch.Generator().manual_seed(0))[:n]
+    return source.x_test[pick], source.y_test[pick]
+
+
+def source_tracker(source: Domain, n: int = 500, device: str | torch.device = "auto") -> Callable:
     """An ``on_epoch_end`` hook recording accuracy on ``n`` source test images ("source_accuracy").
 
     The digit classes are the same in every domain, so the fine-tuned model can still be scored on
-    `syn`: a falling curve is catastrophic forgetting of what pretraining learned. With
-    ``last_epoch_only=E`` it scores only after epoch ``E`` (the end of an ``E``-epoch run).
+    `syn`: a falling curve is catastrophic forgetting of what pretraining learned.
     """
-    # a random subset: test sets are stored sorted by class, so the first n would miss classes
-    pick = torch.randperm(len(source.y_test), generator=torch.Generator().manual_seed(0))[:n]
-    x, y = source.x_test[pick], source.y_test[pick]
+    x, y = source_sample(source, n)
 
     def hook(epoch: int, model: nn.Module, record: dict) -> None:
-        if last_epoch_only is None or epoch + 1 == last_epoch_only:
-            record["source_accuracy"] = train.evaluate(model, x, y, device=device)["accuracy"]
+        record["source_accuracy"] = train.evaluate(model, x, y, device=device)["accuracy"]
 
     return hook
 
@@ -218,16 +219,16 @@ def run_strategy(
     x, y = few_labels(target, labels_per_class, seed)
     train.seed_everything(seed)
     model = build(config, target.num_classes)
-    hook = None
-    if source is not None:
-        hook = source_tracker(source, device=device, last_epoch_only=None if source_curve else config.epochs)
+    hook = source_tracker(source, device=device) if source is not None and source_curve else None
     history = fit_config(model, config, x, y, seed=seed, device=device, on_epoch_end=hook)
     pred = train.predict(model, target.x_test, device=device)
     rep = metrics.report(target.y_test, pred, num_classes=target.num_classes)
-    row = {"strategy": name, "seed": seed, "labels_per_class": "all" if labels_per_class is None else labels_per_class,
-           **metrics.summary(rep), "seconds": round(time.perf_counter() - start, 2)}
+    extra = {}
     if source is not None:
-        row["source_accuracy"] = history.last["source_accuracy"]
+        extra["source_accuracy"] = (history.last["source_accuracy"] if source_curve else
+                                    train.evaluate(model, *source_sample(source), device=device)["accuracy"])
+    row = {"strategy": name, "seed": seed, "labels_per_class": "all" if labels_per_class is None else labels_per_class,
+           **metrics.summary(rep), "seconds": round(time.perf_counter() - start, 2), **extra}
     return row, history
 
 

@@ -87,12 +87,13 @@ def load_results(results_dir: Path | str, reference_dir: Path | str | None = Non
 
 
 def _stats(values: Iterable[float]) -> tuple[float, float, int]:
+    """Mean, sample std and count of the measured values (None and NaN left out)."""
+    from datl_helpers.metrics import mean_std
+
     vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
     if not vals:
         return float("nan"), float("nan"), 0
-    mean = sum(vals) / len(vals)
-    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-    return mean, std, len(vals)
+    return (*mean_std(vals), len(vals))
 
 
 def _labels(value) -> str:
