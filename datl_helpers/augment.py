@@ -26,6 +26,11 @@ number generator. Every call of :class:`BatchAugment` takes a fresh seed from it
 the same ``seed`` gives the same sequence of augmented batches, and the training loop's own random
 state (initialisation, shuffling, dropout) is the same with or without augmentation.
 
+**On a GPU** the pixels are transformed there, but each v2 call also builds small parameter tensors
+(an affine matrix, a blur kernel, an erasing value) on the CPU and copies them over, and such a copy
+waits for the GPU. Augmented training therefore pays a few waits per group of images; training
+without augmentation has none (:func:`datl_helpers.train.index_batches`).
+
 Augmentation is for training only: :func:`datl_helpers.train.fit` applies ``transform`` to
 training batches, never to validation or test images.
 """
@@ -128,7 +133,10 @@ def _seed_global_rng(seed: int, device: torch.device) -> None:
     """Seed the global generators that v2 transforms draw from: the CPU's (random parameters) and,
     for a batch on an accelerator, that device's (pixel noise)."""
     torch.random.default_generator.manual_seed(seed)
-    if device.type != "cpu":
+    if device.type == "cuda":
+        with torch.cuda.device(device):  # manual_seed seeds the *current* GPU: make it this one
+            torch.cuda.manual_seed(seed)
+    elif device.type != "cpu":
         torch.get_device_module(device.type).manual_seed(seed)
 
 
@@ -215,6 +223,8 @@ def throughput(
     x = torch.rand(batch_size, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(dev)
     aug = BatchAugment(strength, kinds, seed=0, group_size=group_size)
     aug(x)  # warm-up
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         aug(x)
@@ -270,8 +280,9 @@ def paired_gains(rows: Sequence[dict], baseline: str = "none", value: str = "tar
 
 def turnover(rows: Sequence[dict], value: str = "target_accuracy") -> list[dict]:
     """Per method (and label count): the strength with the best mean ``value`` over seeds (the
-    turn-over), and ``hurts_from``: the first stronger strength that is worse than no augmentation
-    by more than the seed-to-seed spread (paired gain's mean + std < 0), or None."""
+    turn-over); ``helps``: whether that best beats no augmentation by more than the seed-to-seed
+    spread (paired gain's mean - std > 0); and ``hurts_from``: the first stronger strength that is
+    worse than no augmentation by more than the spread (paired gain's mean + std < 0), or None."""
     import pandas as pd
 
     frame = pd.DataFrame(rows)
@@ -289,6 +300,8 @@ def turnover(rows: Sequence[dict], value: str = "target_accuracy") -> list[dict]
         out.append({
             "method": method, "labels_per_class": labels, "best_strength": float(best["strength"]),
             "best": float(best["mean"]), "none": float(none.iloc[0]) if len(none) else float("nan"),
+            "best_gain": float(best["gain"]), "best_spread": float(best["spread"]),
+            "helps": bool(best["strength"] > 0 and best["gain"] - best["spread"] > 0),
             "hurts_from": float(worse["strength"].iloc[0]) if len(worse) else None,
         })
     return out

@@ -141,9 +141,16 @@ def _guard(step: int, p: float, label_loss: float, domain_loss: float, target_pr
 
 
 def use_fast_path(config: DannConfig, device: torch.device) -> bool:
-    """The fast path (channels_last; on CUDA also a fused optimizer and bf16 autocast) unless
+    """The fast path (channels_last; on CUDA also a fused optimizer, and bf16 autocast where the GPU
+    has bf16 tensor cores) unless
     ``config.fast`` is False; ``None`` means on wherever it pays, which is every device measured."""
     return True if config.fast is None else bool(config.fast)
+
+
+def bf16_pays(device: torch.device) -> bool:
+    """bf16 autocast on the fast path: only on GPUs with bf16 tensor cores (compute capability 8.0+,
+    e.g. A100, H100); older GPUs such as the T4 only emulate bf16, which is slower than fp32."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
 
 
 def make_dann_optimizer(model: nn.Module, disc: nn.Module, config: DannConfig, device: torch.device, fast: bool):
@@ -171,7 +178,7 @@ def dann_step(
     dev = batch.device
     if fast:  # the model was converted once with to_fast_layout
         batch = batch.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=fast and dev.type == "cuda"):
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=fast and bf16_pays(dev)):
         feats = model.features(batch)
         logits = model.head(feats)
         labelled = logits[n_source:] if target_labels else logits[:n_source]
@@ -229,8 +236,8 @@ def train_dann(
     xs, ys = source.x_train.to(dev), source.y_train.to(dev)
     xt, yt = target.x_train.to(dev), target.y_train.to(dev)
     gen = torch.Generator().manual_seed(seed)
-    src_batches = train.index_batches(len(ys), config.batch_size, gen)
-    tgt_batches = train.index_batches(len(yt), config.batch_size, gen)
+    src_batches = train.index_batches(len(ys), config.batch_size, gen, device=dev)
+    tgt_batches = train.index_batches(len(yt), config.batch_size, gen, device=dev)
     use_domain = method == "dann"
     history = train.History()
     start = time.perf_counter()
@@ -242,7 +249,7 @@ def train_dann(
         for group in opt.param_groups:
             group["lr"] = dann_lr(p, config.lr, config.alpha, config.beta)
         disc.reverse.coeff = lam
-        i_s, i_t = next(src_batches).to(dev), next(tgt_batches).to(dev)
+        i_s, i_t = next(src_batches), next(tgt_batches)
         batch = to_float(torch.cat([xs[i_s], xt[i_t]]))
         labels = yt[i_t] if method == "target-oracle" else ys[i_s]
         out = dann_step(model, disc, opt, batch, labels, len(i_s), method == "target-oracle", fast)

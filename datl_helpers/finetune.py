@@ -84,7 +84,11 @@ def l2sp_penalty(model: models.StagedNet, strength: float) -> Callable[[nn.Modul
     start = {n: p.detach().clone() for n, p in model.stages.named_parameters()}
 
     def penalty(m: nn.Module) -> torch.Tensor:
-        return strength * sum(((p - start[n].to(p.device)) ** 2).sum() for n, p in m.stages.named_parameters() if p.requires_grad)
+        trainable = [(n, p) for n, p in m.stages.named_parameters() if p.requires_grad]
+        for n, p in trainable:
+            if start[n].device != p.device:  # the model moved (to a GPU, say): follow it once
+                start[n] = start[n].to(p.device)
+        return strength * sum(((p - start[n]) ** 2).sum() for n, p in trainable)
 
     return penalty
 

@@ -45,7 +45,10 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
     def extra_repr(self) -> str:
-        return f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
+        def rounded(t: torch.Tensor) -> list[float]:
+            return [round(v, 3) for v in t.flatten().tolist()]
+
+        return f"mean={rounded(self.mean)}, std={rounded(self.std)}"
 
 
 class StagedNet(nn.Module):

@@ -277,9 +277,10 @@ def strength_sweep(rows: Sequence[dict], turnover: Sequence[dict] = (), value: s
     palette = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
     sns.lineplot(frame, x="strength", y=value, hue="method", errorbar="sd", err_style="bars", marker="o",
                  palette=palette, ax=ax)
-    for t in turnover:
-        ax.plot([t["best_strength"]], [t["best"]], marker="*", ms=15, color=palette.get(t["method"], "black"),
-                markeredgecolor="black")
+    for t in turnover:  # a hollow star: the best strength does not beat none beyond the seed spread
+        colour = palette.get(t["method"], "black")
+        ax.plot([t["best_strength"]], [t["best"]], marker="*", ms=15, color=colour, markeredgecolor="black",
+                markerfacecolor=colour if t.get("helps", True) else "white")
     _label_axes(ax, "augmentation strength (0 = none, 1 = deliberately too much)", value, title)
     fig.tight_layout()
     return fig

@@ -294,17 +294,29 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
         pad = {row["features of"]: row["proxy A-distance"] for row in payload.get("proxy_a_distance", [])}
         f["pad_so"], f["pad_dann"] = pad.get("source-only", NOT_MEASURED), pad.get("dann", NOT_MEASURED)
         zero_shot = payload.get("zero_shot", {})
-        others = []
+        others, gains, closed_by_pair, below_zero_shot = [], {}, {}, []
         for pair in dict.fromkeys(r["pair"] for r in payload.get("runs", [])):
             acc = {m: _mean(r["target_accuracy"] for r in payload["runs"] if r["pair"] == pair and r["method"] == m)
                    for m in ("source-only", "dann", "target-oracle")}
             closed = 100 * (acc["dann"] - acc["source-only"]) / (acc["target-oracle"] - acc["source-only"])
+            gains[pair], closed_by_pair[pair] = acc["dann"] - acc["source-only"], closed
+            if pair in zero_shot and acc["dann"] < 100 * zero_shot[pair]:
+                below_zero_shot.append(f"`{pair.replace('->', '→')}`")
             text = (f"{pair.replace('->', '→')}: source-only {pct(acc['source-only'])}, DANN {pct(acc['dann'])}, "
                     f"oracle {pct(acc['target-oracle'])} ({closed:.0f} % of the gap closed")
             if pair in zero_shot:
                 text += f"; the pretrained backbone alone: {pct(100 * zero_shot[pair])}"
             others.append(text + ")")
         f["da_all_pairs"] = "; ".join(others)
+        if gains:
+            helped = sum(g > 0 for g in gains.values())
+            most = max(closed_by_pair, key=closed_by_pair.get).replace("->", "→")
+            f["da_verdict"] = (("DANN helped on every pair" if helped == len(gains) else
+                                f"DANN helped on {helped} of {len(gains)} pairs")
+                               + f" without a single target label, and closed the largest share of the gap on `{most}`")
+            f["da_below_zero_shot"] = (
+                f"; on {' and '.join(below_zero_shot)} it stayed below the pretrained backbone alone, which was "
+                "trained on `syn` for much longer" if below_zero_shot else "")
         selection = payload.get("selection", [])
         if selection:
             oracle = max(selection, key=lambda r: r["target_accuracy"])

@@ -92,16 +92,27 @@ class History:
         return pd.DataFrame(self.records)
 
 
-def index_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+def copy_to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` on ``device``. From the CPU to a GPU the copy goes through pinned memory and does not
+    wait: a plain ``.to("cuda")`` of a CPU tensor waits until the GPU has finished all queued work."""
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
+def index_batches(
+    n: int, batch_size: int, generator: torch.Generator, device: torch.device | None = None
+) -> Iterator[torch.Tensor]:
     """Endless batches of indices into ``range(n)``: a fresh permutation each pass, no short batch
-    unless ``n < batch_size`` (then every batch is the whole set, shuffled)."""
+    unless ``n < batch_size`` (then every batch is the whole set, shuffled).
+
+    The permutations are drawn on the CPU with ``generator``, so every device sees the same
+    batches; each batch is then copied to ``device`` (when given) without waiting for it."""
     while True:
         perm = torch.randperm(n, generator=generator)
-        if n <= batch_size:
-            yield perm
-            continue
-        for start in range(0, n - batch_size + 1, batch_size):
-            yield perm[start : start + batch_size]
+        batches = [perm] if n <= batch_size else perm[: n - n % batch_size].split(batch_size)
+        for idx in batches:
+            yield idx if device is None else copy_to_device(idx, device)
 
 
 def _batch(x_u8: torch.Tensor, idx: torch.Tensor, transform: Transform | None) -> torch.Tensor:
@@ -191,7 +202,7 @@ def fit(
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     sched = cosine_schedule(opt, total, warmup_steps) if schedule == "cosine" else None
-    batches = index_batches(len(y), batch_size, torch.Generator().manual_seed(seed))
+    batches = index_batches(len(y), batch_size, torch.Generator().manual_seed(seed), device=dev)
     history = History()
     best_accuracy, best_state, since_best = -1.0, None, 0
     start = time.perf_counter()
@@ -204,7 +215,7 @@ def fit(
         correct = torch.zeros((), device=dev, dtype=torch.long)
         seen = 0
         for _ in range(steps_per_epoch):
-            idx = next(batches).to(dev)
+            idx = next(batches)
             xb, yb = _batch(x_dev, idx, transform), y_dev[idx]
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)

@@ -55,6 +55,18 @@ def test_global_rng_is_left_alone(batch):
     assert torch.equal(torch.rand(5), expected)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_batches_are_seeded_and_leave_the_gpu_rng_alone(batch):
+    on_gpu = batch.to("cuda")
+    torch.cuda.manual_seed(123)
+    expected = torch.rand(5, device="cuda")
+    torch.cuda.manual_seed(123)
+    a = augment.augment_batch(on_gpu, 0.75, seed=4)
+    assert torch.equal(torch.rand(5, device="cuda"), expected)
+    b = augment.augment_batch(on_gpu, 0.75, seed=4)
+    assert a.device.type == "cuda" and a.shape == batch.shape and torch.equal(a, b)
+
+
 def test_strength_zero_is_the_identity(batch):
     assert torch.equal(augment.augment_batch(batch, 0.0, seed=5), batch)
     assert augment.make_augment("none") is None
@@ -152,12 +164,17 @@ def test_turnover_finds_the_peak_and_where_it_hurts():
     (t,) = augment.turnover(rows)
     assert t["best_strength"] == 0.5 and t["best"] == pytest.approx(0.725)
     assert t["none"] == pytest.approx(0.605) and t["hurts_from"] == 1.0
+    assert t["helps"] and t["best_gain"] == pytest.approx(12.0) and t["best_spread"] == pytest.approx(0.0)
     flat = [dict(r, target_accuracy=0.6 + r["strength"] / 10) for r in rows]
     assert augment.turnover(flat)[0]["hurts_from"] is None
     # a loss smaller than the seed-to-seed spread does not count as hurting
     noisy = [dict(r, target_accuracy=r["target_accuracy"] + (0.3 * (-1) ** r["seed"] if r["strength"] == 1.0 else 0))
              for r in rows]
     assert augment.turnover(noisy)[0]["hurts_from"] is None
+    # a best strength within the seed spread of none does not count as helping
+    within = [dict(r, target_accuracy=0.6 + ((0.03, -0.01)[r["seed"]] if r["strength"] == 0.25 else 0)) for r in rows]
+    (t,) = augment.turnover(within)
+    assert t["best_strength"] == 0.25 and not t["helps"]
 
 
 def test_throughput_is_positive():

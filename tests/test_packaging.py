@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 try:
@@ -103,3 +106,16 @@ def test_checkpoint_ships_with_the_package():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "weights/*.pt" in project["tool"]["setuptools"]["package-data"]["datl_helpers"]
     assert (ROOT / "datl_helpers" / "weights" / "digitnet_syn.pt").stat().st_size < 5_000_000
+
+
+def test_gpu_checks_script_refuses_clearly_without_a_gpu(tmp_path):
+    script = ROOT / ".ci" / "gpu-checks"
+    assert os.access(script, os.X_OK)
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the script would run the checks")
+    run = subprocess.run(["bash", str(script), str(tmp_path / "out"), "bench"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHON": sys.executable})
+    assert run.returncode != 0 and "no CUDA GPU" in run.stderr
+    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert usage.returncode != 0 and "usage: bash .ci/gpu-checks OUT" in usage.stderr

@@ -72,6 +72,8 @@ def test_comparison_rows_and_facts(tmp_path):
     assert f["da_gap_closed"] == pytest.approx(50.0)
     assert f["select_entropy"] == "dann" and f["select_source_val"] == "source-only"
     assert f["pad_dann"] == 1.2
+    assert f["da_verdict"].startswith("DANN helped on every pair") and "`mnist → mnistm`" in f["da_verdict"]
+    assert f["da_below_zero_shot"] == ""  # no zero-shot accuracy in these results
     # facts the results do not contain read as 'n/a', in text and through pct()
     assert f"{f['aug_scratch_best_preset']}" == "n/a" and summary.pct(f["aug_scratch_none"]) == "n/a"
     assert summary.pct(87.456) == "87.5 %" and summary.points(-2.04) == "-2.0 points"

@@ -33,6 +33,16 @@ def test_index_batches_cover_every_index_each_pass():
     assert sorted(next(small).tolist()) == [0, 1, 2]
 
 
+def test_index_batches_are_the_same_on_every_device():
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for dev in devices:
+        plain = train.index_batches(10, 4, torch.Generator().manual_seed(3))
+        moved = train.index_batches(10, 4, torch.Generator().manual_seed(3), device=torch.device(dev))
+        for _ in range(5):
+            idx = next(moved)
+            assert idx.device.type == dev and torch.equal(idx.cpu(), next(plain))
+
+
 def _small(domains):
     d = domains["digits"]
     x, y = data.few_labels(d, 30, seed=0)
