@@ -286,8 +286,8 @@ def colour_pipeline(answer: Callable) -> str:
         raise NotYet(f"{_flips(transform)[0]} mirrors digits: a mirrored 2 or 5 is not a digit the test "
                      "set contains; leave flips out")
     syn = data.load_domain("syn")
-    pick = torch.randperm(len(syn.y_test), generator=torch.Generator().manual_seed(0))[:400]
-    x, y = data.to_float(syn.x_test[pick]), syn.y_test[pick]
+    x_u8, y = data.sample_test_set(syn, 400)
+    x = data.to_float(x_u8)
     torch.manual_seed(0)
     # one random draw per image, as training would use it (a single draw for the whole batch would
     # judge a pipeline by one roll of its dice)
@@ -306,7 +306,7 @@ def colour_pipeline(answer: Callable) -> str:
     if torch.equal(torch.stack([transform(image.clone()) for image in x[:32]]), out[:32]):
         raise NotYet("two calls give the same images: an augmentation must be random")
     model = models.load_pretrained()
-    clean = train.evaluate(model, syn.x_test[pick], y, device="cpu")["accuracy"]
+    clean = train.evaluate(model, x_u8, y, device="cpu")["accuracy"]
     with torch.no_grad():
         model.eval()
         kept = (model(out).argmax(1) == y).float().mean().item()

@@ -142,8 +142,8 @@ def _guard(step: int, p: float, label_loss: float, domain_loss: float, target_pr
 
 def use_fast_path(config: DannConfig, device: torch.device) -> bool:
     """The fast path (channels_last; on CUDA also a fused optimizer, and bf16 autocast where the GPU
-    has bf16 tensor cores) unless
-    ``config.fast`` is False; ``None`` means on wherever it pays, which is every device measured."""
+    has bf16 tensor cores) unless ``config.fast`` is False; ``None`` means on wherever it pays,
+    which is every device measured."""
     return True if config.fast is None else bool(config.fast)
 
 

@@ -694,6 +694,13 @@ def domain_table(root: str | os.PathLike | None = None) -> list[dict]:
     return rows
 
 
+def sample_test_set(domain: Domain, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` test images of ``domain`` and their labels, a random subset drawn with ``seed`` (the
+    test sets are stored sorted by class, so the first ``n`` would miss classes)."""
+    pick = torch.randperm(len(domain.y_test), generator=torch.Generator().manual_seed(seed))[:n]
+    return domain.x_test[pick], domain.y_test[pick]
+
+
 def examples_per_class(domain: Domain, per_class: int, seed: int = 0, split: str = "test") -> torch.Tensor:
     """``per_class`` images of every class, class by class (0, 0, ..., 1, 1, ...), drawn with ``seed``."""
     x, y = (domain.x_test, domain.y_test) if split == "test" else (domain.x_train, domain.y_train)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from datl_helpers import metrics, models, train
-from datl_helpers.data import Domain, few_labels
+from datl_helpers.data import Domain, few_labels, sample_test_set
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,20 +178,16 @@ def playground_config(freeze: int, lr_ratio: float, weight_decay: float, epochs:
                           epochs=epochs, steps_per_epoch=steps_per_epoch)
 
 
-def source_sample(source: Domain, n: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` test images of ``source`` and their labels, a seeded random subset (the test sets are
-    stored sorted by class, so the first ``n`` would miss classes)."""
-    pick = torch.randperm(len(source.y_test), generator=torch.Generator().manual_seed(0))[:n]
-    return source.x_test[pick], source.y_test[pick]
+SOURCE_SAMPLE = 500  # source test images scored for forgetting (a seeded random subset)
 
 
-def source_tracker(source: Domain, n: int = 500, device: str | torch.device = "auto") -> Callable:
+def source_tracker(source: Domain, n: int = SOURCE_SAMPLE, device: str | torch.device = "auto") -> Callable:
     """An ``on_epoch_end`` hook recording accuracy on ``n`` source test images ("source_accuracy").
 
     The digit classes are the same in every domain, so the fine-tuned model can still be scored on
     `syn`: a falling curve is catastrophic forgetting of what pretraining learned.
     """
-    x, y = source_sample(source, n)
+    x, y = sample_test_set(source, n)
 
     def hook(epoch: int, model: nn.Module, record: dict) -> None:
         record["source_accuracy"] = train.evaluate(model, x, y, device=device)["accuracy"]
@@ -230,7 +226,7 @@ def run_strategy(
     extra = {}
     if source is not None:
         extra["source_accuracy"] = (history.last["source_accuracy"] if source_curve else
-                                    train.evaluate(model, *source_sample(source), device=device)["accuracy"])
+                                    train.evaluate(model, *sample_test_set(source, SOURCE_SAMPLE), device=device)["accuracy"])
     row = {"strategy": name, "seed": seed, "labels_per_class": "all" if labels_per_class is None else labels_per_class,
            **metrics.summary(rep), "seconds": round(time.perf_counter() - start, 2), **extra}
     return row, history
