@@ -126,12 +126,17 @@ def unit_interval(text: str) -> float:
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
-    from datl_helpers import augment, data, train, transfer
+    from datl_helpers import augment, budget, data, train, transfer
 
     augment_strength = augment.resolve_strength(args.augment, args.augment_strength)  # AugmentationError: exit 2
+    method = "scratch" if args.method == "scratch" else "finetune"  # the linear probe has no step budget
+    if args.steps is None:  # the converged budget, of augmented training when augmenting
+        steps = budget.transfer_steps(method, args.labels_per_class, augmented=augment_strength > 0)
+    else:
+        steps = budget.check_steps(args.steps)
     device = train.resolve_device(args.device)
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
-    config = transfer.TransferConfig(steps=args.steps, augment=args.augment, augment_strength=augment_strength)
+    config = transfer.TransferConfig(steps=steps, augment=args.augment, augment_strength=augment_strength)
     labels = args.labels_per_class
     runs = run_seeds(args.seeds, lambda seed: transfer.run_transfer(
         target, args.method, labels, seed=seed, config=config, device=device))
@@ -153,8 +158,9 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from datl_helpers import dann, data, train
+    from datl_helpers import budget, dann, data, train
 
+    budget.check_steps(args.steps)
     device = train.resolve_device(args.device)
     source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir)
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
@@ -186,7 +192,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
     result = bench.run_bench(source, target, device=args.device, batch_size=args.batch_size, steps=args.steps,
                              repeats=args.repeats, workers=tuple(args.workers), adapt=not args.no_adapt)
-    rows = [{"pipeline": k, "images/s": f"{v:,.0f}", "ours is": f"{result['ratios'][f'vs_{k}']:.2f}x" if k != "ours" else ""}
+    ratios = result["ratios"]
+    rows = [{"pipeline": k, "images/s": f"{v:,.0f}", "ours is": f"{ratios[f'vs_{k}']:.2f}x" if k != "ours" else ""}
             for k, v in result["images_per_second"].items()]
     print(format_table(rows))
     print(f"DANN step, batch {args.batch_size} source + {args.batch_size} target images, on {result['device']} "
@@ -257,7 +264,8 @@ def cmd_exercises(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m datl_helpers", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=None, help="where domains are cached (default: $DATL_DATA_DIR or ~/.cache/datl)")
+    parser.add_argument("--data-dir", default=None,
+                        help="where domains are cached (default: $DATL_DATA_DIR or ~/.cache/datl)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("domains", help="list the domains: sizes, cached or not, offline or online")
@@ -271,14 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_prepare)
 
     from datl_helpers.augment import PRESETS
-    from datl_helpers.transfer import METHODS, TransferConfig
+    from datl_helpers.transfer import METHODS
 
     p = sub.add_parser("transfer", help="few-label transfer to a target domain")
     p.add_argument("--target", required=True, help="domain name, npz:PATH or folder:PATH")
     p.add_argument("--labels-per-class", type=labels_per_class, default=10, help="labelled images per class, or 'all'")
     p.add_argument("--method", choices=METHODS, default="finetune")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=TransferConfig.steps, help="training steps (scratch, finetune)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="training steps of scratch and finetune (default: the converged budget, see README)")
     p.add_argument("--augment", choices=list(PRESETS), default="none",
                    help="augmentation of the labelled training images (never of the test images)")
     p.add_argument("--augment-strength", type=unit_interval, default=None,
@@ -288,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write config, per-seed runs, mean and std here")
     p.set_defaults(func=cmd_transfer)
 
-    from datl_helpers.dann import METHODS as ADAPT_METHODS, DannConfig
+    from datl_helpers.dann import METHODS as ADAPT_METHODS
+    from datl_helpers.dann import DannConfig
 
     p = sub.add_parser("adapt", help="unsupervised domain adaptation (DANN and its baselines)")
     p.add_argument("--source", required=True, help="labelled source: domain name, npz:PATH or folder:PATH")

@@ -8,7 +8,9 @@ so an experiment can switch families on and off:
 * ``geometry``   ``RandomAffine``: rotation, translation, zoom (a random crop, in effect), shear;
 * ``colour``     ``ColorJitter`` (brightness, contrast, saturation, hue), channel permutation, inversion;
 * ``texture``    ``GaussianBlur``, ``GaussianNoise``, ``RandomSolarize``;
-* ``occlusion``  ``RandomErasing`` (a black rectangle).
+* ``occlusion``  ``RandomErasing`` (a black rectangle);
+* ``rotation``   ``RandomRotation`` up to 180 degrees at strength 1: it can turn a 6 into a 9, so it
+                 changes labels. It is in no preset; the over-augmentation search uses it on purpose.
 
 :data:`GENERIC` (geometry + occlusion) is what any image task would use; :data:`DOMAIN` (colour +
 texture) is aimed at the gap between grey or plain digits and ``mnistm``'s coloured photo textures.
@@ -48,7 +50,9 @@ PRESETS: dict[str, float] = {"none": 0.0, "light": 0.25, "medium": 0.5, "heavy":
 KINDS: tuple[str, ...] = ("geometry", "colour", "texture", "occlusion")
 GENERIC: tuple[str, ...] = ("geometry", "occlusion")
 DOMAIN: tuple[str, ...] = ("colour", "texture")
-KIND_SETS: dict[str, tuple[str, ...]] = {"all": KINDS, "generic": GENERIC, "domain": DOMAIN}
+LABEL_CHANGING: tuple[str, ...] = ("rotation",)
+KIND_SETS: dict[str, tuple[str, ...]] = {
+    "all": KINDS, "generic": GENERIC, "domain": DOMAIN, "label-changing": LABEL_CHANGING}
 
 
 class AugmentationError(DatlError, ValueError):
@@ -65,9 +69,10 @@ def check_strength(strength: float) -> float:
 
 def check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
     """``kinds`` as a tuple, or an AugmentationError naming the unknown ones."""
-    unknown = [k for k in kinds if k not in KINDS]
+    known = KINDS + LABEL_CHANGING
+    unknown = [k for k in kinds if k not in known]
     if unknown or not kinds:
-        raise AugmentationError(f"unknown augmentation kind(s) {unknown or list(kinds)}; choose from {', '.join(KINDS)}")
+        raise AugmentationError(f"unknown augmentation kind(s) {unknown or list(kinds)}; choose from {', '.join(known)}")
     return tuple(kinds)
 
 
@@ -119,6 +124,8 @@ def build_pipeline(strength: float, kinds: Sequence[str] = KINDS):
         ]
     if "occlusion" in kinds:
         ops.append(v2.RandomErasing(p=0.4 * s, scale=(0.02, 0.02 + 0.15 * s), value=0.0))
+    if "rotation" in kinds:
+        ops.append(v2.RandomRotation(degrees=180 * s, interpolation=v2.InterpolationMode.BILINEAR))
     return v2.Compose(ops)
 
 
@@ -244,23 +251,29 @@ def augmentation_runs(
     config=None,
     device: str | torch.device = "auto",
     progress: bool | None = None,
+    steps: Mapping[str, int] | None = None,
 ) -> list[dict]:
     """One :func:`datl_helpers.transfer.run_transfer` row per method, label count, named strength
     (``{"none": 0.0, "light": 0.25, ...}``) and seed, each augmented with a :class:`BatchAugment`
-    seeded with the run's seed. Test images are never augmented."""
+    seeded with the run's seed. Test images are never augmented. ``steps`` (method -> steps, for
+    example each method's converged budget) replaces ``config.steps`` for the methods it names."""
+    import dataclasses
+
     from tqdm.auto import tqdm
 
     from datl_helpers.train import quiet
-    from datl_helpers.transfer import run_transfer
+    from datl_helpers.transfer import TransferConfig, run_transfer
 
     kinds = check_kinds(kinds)
+    config = config or TransferConfig()
+    configs = {m: dataclasses.replace(config, steps=(steps or {}).get(m, config.steps)) for m in methods}
     jobs = [(m, k, name, seed) for k in label_counts for m in methods for name in strengths for seed in seeds]
     show = (not quiet()) if progress is None else progress
     rows = []
     for m, k, name, seed in tqdm(jobs, desc="runs", disable=not show):
         s = check_strength(strengths[name])
         aug = BatchAugment(s, kinds, seed=seed) if s > 0 else None
-        row = run_transfer(target, m, k, seed=seed, config=config, device=device, transform=aug)
+        row = run_transfer(target, m, k, seed=seed, config=configs[m], device=device, transform=aug)
         rows.append({"method": m, "labels_per_class": "all" if k is None else k, "augment": name,
                      "strength": s, "kinds": "+".join(kinds) if s > 0 else "none", **row})
     return rows

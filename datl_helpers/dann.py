@@ -28,8 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from datl_helpers import metrics, models, train
+from datl_helpers.budget import check_steps
 from datl_helpers.data import Domain, to_float
-from datl_helpers.errors import DatlError
+from datl_helpers.errors import DatlError, check_choice
 
 METHODS = ("source-only", "dann", "target-oracle")
 
@@ -124,7 +125,9 @@ class DannConfig:
     fast: bool | None = None  # None: the fast path (see use_fast_path); False: the plain path
 
 
-def _guard(step: int, p: float, label_loss: float, domain_loss: float, target_pred: torch.Tensor, num_classes: int) -> None:
+def _guard(
+    step: int, p: float, label_loss: float, domain_loss: float, target_pred: torch.Tensor, num_classes: int
+) -> None:
     """Stop a run whose loss is not finite, or that predicts one class for 90% of a target batch
     after the first fifth of training (a collapse: the features lost the labels)."""
     if not (math.isfinite(label_loss) and math.isfinite(domain_loss)):
@@ -221,14 +224,15 @@ def train_dann(
     Target labels are used only by ``target-oracle``. The history records, every ``log_every``
     steps: label loss, domain loss, domain-classifier accuracy on the step's batch, lambda and lr.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    check_choice("method", method, METHODS)
     if source.num_classes != target.num_classes:
         raise DatlError(
             f"source {source.name!r} has {source.num_classes} classes and target {target.name!r} has "
             f"{target.num_classes}; domain adaptation needs the same classes in both"
         )
     config = config or DannConfig()
+    check_steps(config.steps, "steps")
+    check_steps(config.batch_size, "batch_size")
     dev = train.resolve_device(device)
     fast = use_fast_path(config, dev)
     train.seed_everything(seed)
@@ -264,7 +268,8 @@ def train_dann(
                 "lambda": lam,
                 "lr": opt.param_groups[0]["lr"],
             }
-            _guard(step, p, record["label_loss"], record["domain_loss"], logits[len(i_s):].argmax(1), source.num_classes)
+            target_pred = logits[len(i_s):].argmax(1)
+            _guard(step, p, record["label_loss"], record["domain_loss"], target_pred, source.num_classes)
             history.records.append(record)
     history.seconds = time.perf_counter() - start
     return model, disc, history

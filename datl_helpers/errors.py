@@ -32,3 +32,27 @@ class CheckpointError(DatlError):
 
 class DeviceError(DatlError, RuntimeError):
     """A device that this machine does not have."""
+
+
+class BudgetError(DatlError, ValueError):
+    """A training budget that makes no sense (zero or negative steps), or one that was never measured."""
+
+
+class ClaimError(DatlError, KeyError):
+    """A claim asked about results that do not contain what it needs."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class ChoiceError(DatlError, ValueError):
+    """A name that is not one of the choices offered (a method, a strategy, a preset, ...)."""
+
+
+def check_choice(what: str, value, choices) -> object:
+    """``value`` when it is one of ``choices``; otherwise a :class:`ChoiceError` (also a ValueError)
+    with the usual wording: "unknown WHAT 'x'; choose from a, b, c"."""
+    choices = list(choices)
+    if value not in choices:
+        raise ChoiceError(f"unknown {what} {value!r}; choose from {', '.join(map(str, choices))}")
+    return value

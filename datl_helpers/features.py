@@ -170,18 +170,30 @@ def label_efficiency(
     config=None,
     device: str | torch.device = "auto",
     progress: bool | None = None,
+    steps: Callable[[str, int | None, str], int] | None = None,
 ) -> list[dict]:
-    """One :func:`datl_helpers.transfer.run_transfer` row per target, label count, method and seed."""
+    """One :func:`datl_helpers.transfer.run_transfer` row per target, label count, method and seed.
+
+    ``steps(method, labels_per_class, target)``, when given, sets the budget of each trained run
+    (for example its converged budget, :func:`datl_helpers.budget.transfer_steps`); otherwise
+    every run trains for ``config.steps``."""
+    import dataclasses
+
     from tqdm.auto import tqdm
 
-    from datl_helpers.transfer import run_transfer
+    from datl_helpers.transfer import TransferConfig, run_transfer
 
+    config = config or TransferConfig()
     jobs = [(t, k, m, s) for t in targets for k in label_counts for m in methods for s in seeds]
     show = (not train.quiet()) if progress is None else progress
     rows = []
     for t, k, m, s in tqdm(jobs, desc="runs", disable=not show):
-        row = run_transfer(targets[t], m, k, seed=s, config=config, device=device)
-        rows.append({"target": t, "labels_per_class": "all" if k is None else k, "method": m, **row})
+        run_config = config
+        if steps is not None and m != "linear-probe":  # the probe is fitted to convergence: no steps
+            run_config = dataclasses.replace(config, steps=steps(m, k, t))
+        row = run_transfer(targets[t], m, k, seed=s, config=run_config, device=device)
+        rows.append({"target": t, "labels_per_class": "all" if k is None else k, "method": m,
+                     "steps": run_config.steps if m != "linear-probe" else 0, **row})
     return rows
 
 

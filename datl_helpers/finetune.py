@@ -23,7 +23,7 @@ from torch import nn
 
 from datl_helpers import metrics, models, train
 from datl_helpers.data import Domain, few_labels, sample_test_set
-
+from datl_helpers.errors import check_choice
 
 # --------------------------------------------------------------------------------------------
 # BatchNorm and freezing
@@ -48,7 +48,9 @@ def frozen_prefix(model: models.StagedNet) -> list[str]:
     return frozen
 
 
-def gradual_unfreezing(model: models.StagedNet, every: int, bn_frozen_eval: bool = True) -> Callable[[int, nn.Module], None]:
+def gradual_unfreezing(
+    model: models.StagedNet, every: int, bn_frozen_eval: bool = True
+) -> Callable[[int, nn.Module], None]:
     """An ``on_epoch_start`` hook: start with every stage frozen, unfreeze one more stage (from the
     top) every ``every`` epochs. BatchNorm layers of stages still frozen stay in eval mode."""
     n = len(model.stage_names)
@@ -169,7 +171,9 @@ def fit_config(
     )
 
 
-def playground_config(freeze: int, lr_ratio: float, weight_decay: float, epochs: int, steps_per_epoch: int) -> FinetuneConfig:
+def playground_config(
+    freeze: int, lr_ratio: float, weight_decay: float, epochs: int, steps_per_epoch: int
+) -> FinetuneConfig:
     """The fine-tuning widget's settings as a config: ``lr_ratio`` is the first stage's learning rate
     divided by the head's (1: one rate for all; 0.01: the first stage learns 100x slower)."""
     if not 0 < lr_ratio <= 1:
@@ -212,9 +216,7 @@ def run_strategy(
     every epoch (only after the last one when ``source_curve`` is False: cheaper).
     """
     if config is None:
-        if name not in STRATEGIES:
-            raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
-        config = STRATEGIES[name]
+        config = STRATEGIES[check_choice("strategy", name, STRATEGIES)]
     start = time.perf_counter()
     x, y = few_labels(target, labels_per_class, seed)
     train.seed_everything(seed)
@@ -225,9 +227,13 @@ def run_strategy(
     rep = metrics.report(target.y_test, pred, num_classes=target.num_classes)
     extra = {}
     if source is not None:
-        extra["source_accuracy"] = (history.last["source_accuracy"] if source_curve else
-                                    train.evaluate(model, *sample_test_set(source, SOURCE_SAMPLE), device=device)["accuracy"])
-    row = {"strategy": name, "seed": seed, "labels_per_class": "all" if labels_per_class is None else labels_per_class,
+        if source_curve:
+            extra["source_accuracy"] = history.last["source_accuracy"]
+        else:
+            source_sample = sample_test_set(source, SOURCE_SAMPLE)
+            extra["source_accuracy"] = train.evaluate(model, *source_sample, device=device)["accuracy"]
+    row = {"strategy": name, "seed": seed,
+           "labels_per_class": "all" if labels_per_class is None else labels_per_class,
            **metrics.summary(rep), "seconds": round(time.perf_counter() - start, 2), **extra}
     return row, history
 
@@ -251,7 +257,8 @@ def paired_gain_table(rows: Sequence[dict], by: str = "recipe", baseline: str = 
         "gain": grouped["gain"].apply(lambda s: "—" if s.isna().all() else fmt(s.dropna())),
     })
     if "source_accuracy" in frame:
-        table["source_accuracy"] = grouped["source_accuracy"].apply(lambda s: "—" if s.isna().all() else fmt(100 * s.dropna()))
+        table["source_accuracy"] = grouped["source_accuracy"].apply(
+            lambda s: "—" if s.isna().all() else fmt(100 * s.dropna()))
     return table
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from datl_helpers.errors import CheckpointError, DataUnavailableError
+from datl_helpers.errors import CheckpointError, DataUnavailableError, check_choice
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 PRETRAINED_NAME = "digitnet_syn"
@@ -216,8 +216,7 @@ def torchvision_backbone(name: str, num_classes: int = 10, weights: str | None =
         "resnet18": (tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1),
         "mobilenet_v3_small": (tvm.mobilenet_v3_small, tvm.MobileNet_V3_Small_Weights.IMAGENET1K_V1),
     }
-    if name not in builders:
-        raise ValueError(f"unknown torchvision backbone {name!r}; choose from {sorted(builders)}")
+    check_choice("torchvision backbone", name, sorted(builders))
     if weights not in (None, "imagenet"):
         raise ValueError(f"weights must be None or 'imagenet', got {weights!r}")
     build, imagenet = builders[name]

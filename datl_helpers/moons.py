@@ -94,7 +94,9 @@ def decision_grid(model: MoonNet, moons: Moons, resolution: int = 150) -> tuple[
     """A grid around all points and the model's probability of class 1 on it (for a contour plot)."""
     points = torch.cat([moons.xs, moons.xt])
     lo, hi = points.min(0).values - 0.5, points.max(0).values + 0.5
-    gx, gy = torch.meshgrid(torch.linspace(lo[0], hi[0], resolution), torch.linspace(lo[1], hi[1], resolution), indexing="xy")
+    gx, gy = torch.meshgrid(
+        torch.linspace(lo[0], hi[0], resolution), torch.linspace(lo[1], hi[1], resolution), indexing="xy"
+    )
     prob = model(torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)).softmax(1)[:, 1]
     return gx.numpy(), gy.numpy(), prob.reshape(resolution, resolution).numpy()
 

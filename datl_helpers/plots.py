@@ -127,9 +127,11 @@ def bar_by_domain(values: Mapping[str, float], title: str, ylabel: str = "accura
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.2))
     names = list(values)
-    bars = ax.bar(names, [values[n] for n in names], color=["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"][: len(names)])
+    colours = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"][: len(names)]
+    bars = ax.bar(names, [values[n] for n in names], color=colours)
     for bar, name in zip(bars, names):
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.01, f"{values[name]:.1%}", ha="center", fontsize=9)
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.01, f"{values[name]:.1%}",
+                ha="center", fontsize=9)
     if reference is not None:
         ax.axhline(reference, color="grey", ls="--", lw=1)
     ax.set_ylim(0, 1.08)
@@ -204,7 +206,8 @@ def augmentation_heatmaps(rows: Sequence[dict], value: str = "target_accuracy", 
     methods = list(dict.fromkeys(frame["method"]))
     fig, axes = plt.subplots(1, len(counts), figsize=(3.3 * len(counts) + 1.0, 2.9), squeeze=False)
     for i, (ax, k) in enumerate(zip(axes[0], counts)):
-        table = (100 * frame[frame["labels_per_class"] == k].pivot_table(index="method", columns="augment", values=value))
+        table = (100 * frame[frame["labels_per_class"] == k]
+                 .pivot_table(index="method", columns="augment", values=value))
         sns.heatmap(table.loc[methods, augments], annot=True, fmt=".1f", cmap="viridis", vmin=0, vmax=100,
                     cbar=False, ax=ax, annot_kws={"fontsize": 8})
         ax.set_title(f"{k} labels/class")
@@ -264,7 +267,9 @@ def gain_bars(gains: Sequence[dict], title: str = ""):
     return fig
 
 
-def strength_sweep(rows: Sequence[dict], turnover: Sequence[dict] = (), value: str = "target_accuracy", title: str = ""):
+def strength_sweep(
+    rows: Sequence[dict], turnover: Sequence[dict] = (), value: str = "target_accuracy", title: str = ""
+):
     """``value`` against augmentation strength, one line per method (± 1 std over seeds); the best
     strength of each method (from :func:`datl_helpers.augment.turnover`) is marked with a star."""
     import pandas as pd
@@ -286,6 +291,35 @@ def strength_sweep(rows: Sequence[dict], turnover: Sequence[dict] = (), value: s
     return fig
 
 
+def budget_curves(family: Mapping, value: str = "target_accuracy", title: str = ""):
+    """Mean ``value`` (± 1 std over seeds) against the training budget, one line per configuration
+    of a budget-curve family (:func:`datl_helpers.budget.load_curves`); a ring marks the budget at
+    which each line converged, the dashed line the family's budget."""
+    import pandas as pd
+    import seaborn as sns
+
+    from datl_helpers.budget import converged_budget
+
+    plt = _plt()
+    frame = pd.DataFrame([dict(r, configuration=c["name"]) for c in family["curves"] for r in c["rows"]])
+    fig, ax = plt.subplots(figsize=(7.2, 4.0))
+    names = [c["name"] for c in family["curves"]]
+    palette = dict(zip(names, sns.color_palette(n_colors=len(names))))
+    sns.lineplot(frame, x="steps", y=value, hue="configuration", errorbar="sd", err_style="bars", marker="o",
+                 palette=palette, ax=ax)
+    for c in family["curves"]:
+        at = converged_budget(c["means"])
+        if at is not None:
+            ax.plot([at], [c["means"][at]], marker="o", ms=13, markerfacecolor="none", color=palette[c["name"]])
+    if family.get("budget"):
+        ax.axvline(family["budget"], color="black", ls="--", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.legend(fontsize=7, loc="lower right")
+    _label_axes(ax, "training steps (log scale)", value, title)
+    fig.tight_layout()
+    return fig
+
+
 def moons_boundaries(result: dict, title: str = ""):
     """Decision regions of source-only and DANN on the two-moons toy (``moons.compare`` output):
     source points as dots coloured by class, target points as crosses."""
@@ -302,7 +336,8 @@ def moons_boundaries(result: dict, title: str = ""):
             s = moons.ys == cls
             t = moons.yt == cls
             ax.scatter(moons.xs[s, 0], moons.xs[s, 1], s=9, c=colour, label=f"source, class {cls}")
-            ax.scatter(moons.xt[t, 0], moons.xt[t, 1], s=14, c=colour, marker="x", alpha=0.6, label=f"target, class {cls}")
+            ax.scatter(moons.xt[t, 0], moons.xt[t, 1], s=14, c=colour, marker="x", alpha=0.6,
+                       label=f"target, class {cls}")
         ax.set_title(f"{method}: target accuracy {result['target_accuracy'][method]:.1%}")
         ax.set_xticks([])
         ax.set_yticks([])

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from datl_helpers.errors import DatlError
+from datl_helpers import claims
+from datl_helpers.errors import ClaimError, DatlError, check_choice
 
 RESULT_FILES = {
     "01": "01_feature_extraction.json",
@@ -49,7 +50,7 @@ class Results:
 
     notebook: str
     payload: dict
-    origin: str  # "your full run", "reference (full run)" or "your smoke run"
+    origin: str  # "your full run", "converged reference", "reference (full run)" or "your smoke run"
     path: Path
 
     @property
@@ -71,16 +72,21 @@ REFERENCE_DIR = Path(__file__).resolve().parent / "reference_results"
 def load_results(results_dir: Path | str, reference_dir: Path | str | None = None) -> dict[str, Results]:
     """For each of notebooks 01-04, the best results available (full > reference > smoke).
 
+    A notebook that trains only a live subset of its experiments and reads the rest from the
+    converged reference (``"live_subset": true`` in its results) never replaces the reference.
     ``reference_dir`` defaults to the reference results shipped with the package."""
     reference_dir = REFERENCE_DIR if reference_dir is None else reference_dir
     found: dict[str, Results] = {}
     for key, name in RESULT_FILES.items():
         own, ref = Path(results_dir) / name, Path(reference_dir) / name
         own_payload = _read(own) if own.is_file() else None
-        if own_payload is not None and not own_payload.get("smoke", True):
+        complete = own_payload is not None and not own_payload.get("live_subset", False)
+        if complete and not own_payload.get("smoke", True):
             found[key] = Results(key, own_payload, "your full run", own)
         elif ref.is_file():
-            found[key] = Results(key, _read(ref), "reference (full run)", ref)
+            payload = _read(ref)
+            origin = "converged reference" if payload.get("reference") else "reference (full run)"
+            found[key] = Results(key, payload, origin, ref)
         elif own_payload is not None:
             found[key] = Results(key, own_payload, "your smoke run", own)
     return found
@@ -120,7 +126,8 @@ def comparison_rows(results: dict[str, Results], labels_per_class: int = 10) -> 
     rows: list[dict] = []
     k = str(labels_per_class)
 
-    def add(family: str, row_name: str, row_target: str, row_labels: str, runs: list[dict], value: str, **where) -> None:
+    def add(family: str, row_name: str, row_target: str, row_labels: str, runs: list[dict], value: str,
+            **where) -> None:
         vals = _values(runs, value, **where)
         if vals:
             rows.append(_row(family, row_name, row_target, row_labels, vals, r))
@@ -176,7 +183,9 @@ def lookup(rows: list[dict], family: str, method: str, labels: str | None = None
     return float("nan")
 
 
-def recompute(notebook: str, seed: int = 0, steps: int = 30, device: str = "auto", labels_per_class: int = 10) -> Results:
+def recompute(
+    notebook: str, seed: int = 0, steps: int = 30, device: str = "auto", labels_per_class: int = 10
+) -> Results:
     """A quick (smoke-sized) stand-in for one notebook's results, when nothing was saved.
 
     One seed and ``steps`` training steps per run: enough to fill the table with real, measured
@@ -184,7 +193,7 @@ def recompute(notebook: str, seed: int = 0, steps: int = 30, device: str = "auto
     """
     import dataclasses
 
-    from datl_helpers import data, dann, finetune, transfer
+    from datl_helpers import dann, data, finetune, transfer
 
     mnistm = data.load_domain("mnistm")
     k = labels_per_class
@@ -214,7 +223,7 @@ def recompute(notebook: str, seed: int = 0, steps: int = 30, device: str = "auto
                 for m in dann.METHODS]
         payload = {"runs": runs}
     else:
-        raise ValueError(f"unknown notebook {notebook!r}; choose from {', '.join(RESULT_FILES)}")
+        check_choice("notebook", notebook, RESULT_FILES)
     payload.update({"smoke": True, "device": str(device), "seeds": [seed], "steps": steps})
     return Results(notebook, payload, f"recomputed here ({steps} steps)", Path("(not saved)"))
 
@@ -235,7 +244,8 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
     runs01 = results["01"].payload if "01" in results else {}
     for method, short in (("linear-probe", "probe"), ("finetune", "finetune"), ("scratch", "scratch")):
         f[f"{short}_1"] = _mean(r["target_accuracy"] for r in runs01.get("label_efficiency", [])
-                                if r["method"] == method and r["target"] == "mnistm" and str(r["labels_per_class"]) == "1")
+                                if r["method"] == method and r["target"] == "mnistm"
+                                and str(r["labels_per_class"]) == "1")
     pre = {}
     for r in runs01.get("preprocessing", []):
         if r["target"] == "mnistm":
@@ -257,32 +267,53 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
             f[f"source_{short}{suffix}"] = _mean(r.get("source_accuracy") for r in runs02
                                                  if r["strategy"] == name and _labels(r["labels_per_class"]) == labels)
     for recipe in ("careful", "aggressive"):
-        base = {r["seed"]: r["accuracy"] for r in runs02 if r["strategy"] == ("layer-wise LRs" if recipe == "careful" else "too-high LR")
-                and str(r["labels_per_class"]) == str(labels_per_class)}
+        baseline = "layer-wise LRs" if recipe == "careful" else "too-high LR"
+        base = {r["seed"]: r["accuracy"] for r in runs02
+                if r["strategy"] == baseline and str(r["labels_per_class"]) == str(labels_per_class)}
         l2sp = [r for r in runs02 if r.get("recipe") == recipe and r.get("regulariser", "").startswith("L2-SP")]
         f[f"l2sp_gain_{recipe}"] = _mean(r["accuracy"] - base[r["seed"]] for r in l2sp if r["seed"] in base)
         f[f"source_l2sp_{recipe}"] = _mean(r.get("source_accuracy") for r in l2sp)
     if "03" in results:
         payload = results["03"].payload
         for method, short in (("scratch", "scratch"), ("finetune", "finetune"), ("linear-probe", "probe")):
-            grid = [r for r in payload.get("grid", []) if r["method"] == method and str(r["labels_per_class"]) == str(labels_per_class)]
-            by_aug = {a: _mean(r["target_accuracy"] for r in grid if r["augment"] == a) for a in dict.fromkeys(r["augment"] for r in grid)}
+            grid = [r for r in payload.get("grid", [])
+                    if r["method"] == method and str(r["labels_per_class"]) == str(labels_per_class)]
+            by_aug = {a: _mean(r["target_accuracy"] for r in grid if r["augment"] == a)
+                      for a in dict.fromkeys(r["augment"] for r in grid)}
             if by_aug:
                 best = max(by_aug, key=lambda a: by_aug[a])
-                f[f"aug_{short}_none"], f[f"aug_{short}_best"], f[f"aug_{short}_best_preset"] = by_aug.get("none", math.nan), by_aug[best], best
+                no_aug = by_aug.get("none", math.nan)
+                f[f"aug_{short}_none"] = no_aug
+                f[f"aug_{short}_best"] = by_aug[best]
+                f[f"aug_{short}_best_preset"] = best
                 f[f"aug_{short}_heavy"] = by_aug.get("heavy", math.nan)
-                f[f"aug_{short}_gain"] = gain = by_aug[best] - by_aug.get("none", math.nan)
+                f[f"aug_{short}_gain"] = gain = by_aug[best] - no_aug
                 f[f"aug_{short}_effect"] = (
-                    f"no preset helped ({pct(by_aug.get('none', math.nan))} without augmentation)" if not gain > 0.1 else
-                    f"{points(gain)} from its best preset (*{best}*: {pct(by_aug.get('none', math.nan))} → {pct(by_aug[best])})")
-            turn = [t for t in payload.get("turnover", []) if t["method"] == method and str(t["labels_per_class"]) == str(labels_per_class)]
+                    f"no preset helped ({pct(no_aug)} without augmentation)" if not gain > 0.1 else
+                    f"{points(gain)} from its best preset (*{best}*: {pct(no_aug)} → {pct(by_aug[best])})")
+            turn = [t for t in payload.get("turnover", [])
+                    if t["method"] == method and str(t["labels_per_class"]) == str(labels_per_class)]
             if turn:
                 f[f"turn_{short}_best_strength"] = turn[0]["best_strength"]
                 hurts = turn[0]["hurts_from"]
                 f[f"turn_{short}_hurts"] = ("never fell clearly below no augmentation" if hurts is None else
                                             f"was clearly below no augmentation from strength {hurts:g} on")
-        sweep = [r for r in payload.get("sweep_extra", []) if r["method"] == "scratch" and str(r["labels_per_class"]) == str(labels_per_class)]
+        sweep = [r for r in payload.get("sweep_extra", [])
+                 if r["method"] == "scratch" and str(r["labels_per_class"]) == str(labels_per_class)]
         f["aug_scratch_full_strength"] = _mean(r["target_accuracy"] for r in sweep) if sweep else math.nan
+        if {"grid", "sweep_extra", "over_augmentation", "domain_gap"} <= set(payload):  # a converged reference
+            for verdict in claims.verdicts("03", payload):
+                f[f"claim_{verdict.claim.name}"] = (
+                    verdict.text if verdict.holds else f"(not supported here: {verdict.text})")
+        over = payload.get("over_augmentation", [])
+        for method, short in (("scratch", "scratch"), ("finetune", "finetune")):
+            for labels in (labels_per_class, 50):
+                try:
+                    f[f"rot_{short}_{labels}"] = claims.paired_gain(
+                        over, {"augment": "rotation 180°"}, {"augment": "none"},
+                        method=method, labels_per_class=labels)[0]
+                except ClaimError:
+                    pass  # not measured in these results: reads 'n/a'
     if "04" in results:
         payload = results["04"].payload
         runs = [r for r in payload.get("runs", []) if r["pair"] == "mnist -> mnistm"]

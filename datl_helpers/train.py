@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from datl_helpers.data import to_float
-from datl_helpers.errors import DeviceError
+from datl_helpers.errors import DeviceError, check_choice
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -57,8 +57,8 @@ def seed_everything(seed: int) -> None:
 
 
 def quiet() -> bool:
-    """Progress bars are off in CI and when ``DATL_QUIET`` is set."""
-    return bool(os.environ.get("CI") or os.environ.get("DATL_QUIET"))
+    """Progress bars are off in CI and when ``DATL_QUIET`` or ``TQDM_DISABLE`` is set."""
+    return any(os.environ.get(name) for name in ("CI", "DATL_QUIET", "TQDM_DISABLE"))
 
 
 @dataclass
@@ -126,13 +126,12 @@ def make_optimizer(
     params, name: str = "adamw", lr: float = 1e-3, weight_decay: float = 0.0, momentum: float = 0.9
 ) -> torch.optim.Optimizer:
     """``adamw``, ``adam`` or ``sgd`` over ``params`` (a list of tensors or of param groups)."""
+    check_choice("optimizer", name, ("adamw", "adam", "sgd"))
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
-    raise ValueError(f"unknown optimizer {name!r}; use 'adamw', 'adam' or 'sgd'")
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
 
 
 def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: int = 0):
@@ -207,7 +206,8 @@ def fit(
     best_accuracy, best_state, since_best = -1.0, None, 0
     start = time.perf_counter()
     show = (not quiet()) if progress is None else progress
-    for epoch in tqdm(range(epochs), desc="epochs", disable=not show, leave=False):
+    bar = tqdm(total=total, desc="steps" if epochs == 1 else f"steps ({epochs} epochs)", disable=not show, leave=False)
+    for epoch in range(epochs):
         model.train()
         if on_epoch_start is not None:
             on_epoch_start(epoch, model)
@@ -229,6 +229,7 @@ def fit(
             loss_sum += loss.detach() * len(idx)
             correct += (logits.argmax(1) == yb).sum()
             seen += len(idx)
+            bar.update()
         record = {
             "epoch": epoch + 1,
             "train_loss": loss_sum.item() / seen,
@@ -250,6 +251,7 @@ def fit(
         if patience is not None and since_best >= patience:
             record["stopped_early"] = True
             break
+    bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     history.seconds = time.perf_counter() - start

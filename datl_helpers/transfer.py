@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from datl_helpers import metrics, models, train
+from datl_helpers.budget import check_steps
+from datl_helpers.errors import check_choice
 from datl_helpers.data import Domain, few_labels
 
 METHODS = ("scratch", "linear-probe", "finetune")
@@ -56,9 +58,7 @@ def new_model(method: str, num_classes: int = 10) -> models.StagedNet:
 
 
 def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    return method
+    return check_choice("method", method, METHODS)
 
 
 def run_transfer(
@@ -81,6 +81,9 @@ def run_transfer(
 
     check_method(method)
     config = config or TransferConfig()
+    if method != "linear-probe":  # the probe is a logistic regression fitted to convergence
+        check_steps(config.steps, "steps")
+        check_steps(config.batch_size, "batch_size")
     strength = augment.resolve_strength(config.augment, config.augment_strength)
     if transform is not None and strength > 0:
         raise ValueError("give the augmentation either as transform or as config.augment, not both")

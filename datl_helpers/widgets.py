@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import torch
 
 from datl_helpers.data import Domain
+from datl_helpers.errors import check_choice
 
 ALL_CLASSES = -1
 
@@ -85,11 +86,13 @@ def lookup_result(rows, target: str, labels_per_class, method: str) -> dict:
     """
     from datl_helpers.metrics import mean_std
 
-    picked = [r for r in rows if r["target"] == target and r["labels_per_class"] == labels_per_class and r["method"] == method]
+    picked = [r for r in rows
+              if r["target"] == target and r["labels_per_class"] == labels_per_class and r["method"] == method]
     if not picked:
         raise KeyError(f"no stored runs for {target}, {labels_per_class} labels/class, {method}")
     mean, std = mean_std(r["target_accuracy"] for r in picked)
-    return {"mean": mean, "std": std, "seeds": [r["seed"] for r in picked], "seconds": sum(r["seconds"] for r in picked)}
+    return {"mean": mean, "std": std, "seeds": [r["seed"] for r in picked],
+            "seconds": sum(r["seconds"] for r in picked)}
 
 
 def describe_result(cell: dict, target: str, labels_per_class, method: str) -> str:
@@ -120,12 +123,15 @@ def transfer_explorer(rows, stage_rows, domains: Mapping[str, Domain], run_live)
         lines = []
         for method in methods:
             try:
-                lines.append(describe_result(lookup_result(rows, target.value, labels.value, method), target.value, labels.value, method))
+                cell = lookup_result(rows, target.value, labels.value, method)
+                lines.append(describe_result(cell, target.value, labels.value, method))
             except KeyError as err:
                 lines.append(str(err))
-        probe = [r["accuracy"] for r in stage_rows if r["stage"] == stage.value and r.get("target", target.value) == target.value]
+        probe = [r["accuracy"] for r in stage_rows
+                 if r["stage"] == stage.value and r.get("target", target.value) == target.value]
         if probe:
-            lines.append(f"linear probe on stage {stage.value}: {100 * sum(probe) / len(probe):.1f} % (mean over seeds)")
+            probe_mean = 100 * sum(probe) / len(probe)
+            lines.append(f"linear probe on stage {stage.value}: {probe_mean:.1f} % (mean over seeds)")
         out.value = "<br>".join(lines)
 
     def run(_):
@@ -174,8 +180,7 @@ def strength_view(images: torch.Tensor, strength: float, kinds: str = "all", see
     ``kinds`` (a key of :data:`datl_helpers.augment.KIND_SETS`), one draw per image, and a title."""
     from datl_helpers import augment
 
-    if kinds not in augment.KIND_SETS:
-        raise ValueError(f"unknown kind set {kinds!r}; choose from {', '.join(augment.KIND_SETS)}")
+    check_choice("kind set", kinds, augment.KIND_SETS)
     out = augment.augment_batch(images, strength, seed=seed, kinds=augment.KIND_SETS[kinds], group_size=1)
     return out, f"strength {strength:.2f}, {kinds} ({', '.join(augment.KIND_SETS[kinds])}), draw {seed}"
 
@@ -231,7 +236,8 @@ def moons_playground(run, first: dict, lambda_max: float = 1.0):
 
     from datl_helpers.plots import moons_boundaries
 
-    angle_slider = w.FloatSlider(value=first["moons"].angle, min=0, max=90, step=5, description="rotation °", continuous_update=False)
+    angle_slider = w.FloatSlider(value=first["moons"].angle, min=0, max=90, step=5, description="rotation °",
+                                 continuous_update=False)
     lam_slider = w.FloatSlider(value=lambda_max, min=0, max=2, step=0.1, description="λ max", continuous_update=False)
     out = w.Image(format="png")
 
@@ -276,7 +282,8 @@ def dann_playground(rows, run, pairs, lambda_max: float = 0.3, gamma: float = 10
         row, history = run(pair.value, lam.value, gam.value)
         live.value = (f"live run: target accuracy {row['target_accuracy']:.1%}, source {row['source_accuracy']:.1%}, "
                       f"domain accuracy {row['domain_accuracy']:.2f}")
-        out.value = figure_png(dann_curves({"dann": history}, title=f"{pair.value}, λ max {lam.value:.2g}, γ {gam.value:g}"))
+        title = f"{pair.value}, λ max {lam.value:.2g}, γ {gam.value:g}"
+        out.value = figure_png(dann_curves({"dann": history}, title=title))
 
     button.on_click(go)
     return w.VBox([w.HBox([pair, lam, gam]), measured, button, live, out])

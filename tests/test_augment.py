@@ -159,7 +159,8 @@ def test_runs_gains_and_turnover(domains):
 
 def test_turnover_finds_the_peak_and_where_it_hurts():
     curve = {0.0: 0.60, 0.25: 0.70, 0.5: 0.72, 0.75: 0.65, 1.0: 0.50}
-    rows = [{"method": "scratch", "labels_per_class": 10, "strength": s, "seed": seed, "target_accuracy": a + 0.01 * seed}
+    rows = [{"method": "scratch", "labels_per_class": 10, "strength": s, "seed": seed,
+             "target_accuracy": a + 0.01 * seed}
             for s, a in curve.items() for seed in (0, 1)]
     (t,) = augment.turnover(rows)
     assert t["best_strength"] == 0.5 and t["best"] == pytest.approx(0.725)

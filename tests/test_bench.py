@@ -52,7 +52,9 @@ def test_fast_and_plain_paths_agree_on_cpu(domains):
 def test_cost_growth_varies_one_factor_at_a_time(domains):
     rows = bench.cost_growth(domains["mnist"], domains["mnistm"], device="cpu", steps=(2, 4), batch_sizes=(8,),
                              train_sizes=(100,), base_steps=2)
-    assert [(r["factor"], r["value"]) for r in rows] == [("steps", 2), ("steps", 4), ("batch_size", 8), ("train_images", 100)]
+    assert [(r["factor"], r["value"]) for r in rows] == [
+        ("steps", 2), ("steps", 4), ("batch_size", 8), ("train_images", 100),
+    ]
     assert rows[0]["batch_size"] == dann.DannConfig.batch_size and rows[2]["steps"] == 2
     assert rows[3]["train_images"] == 100 and rows[0]["train_images"] == len(domains["mnist"].y_train)
     assert all(r["seconds"] > 0 and r["images_per_second"] > 0 for r in rows)

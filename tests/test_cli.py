@@ -46,8 +46,9 @@ def test_transfer_augment_is_recorded_in_json(tmp_path, capsys):
     config = json.loads(out.read_text())["config"]
     assert config["augment"] == "light" and config["augment_strength"] == 0.25
     assert "augment light (strength 0.25)" in capsys.readouterr().out
-    code = main(["transfer", "--target", "digits", "--labels-per-class", "3", "--method", "linear-probe", "--seeds", "0",
-                 "--augment", "heavy", "--augment-strength", "0.4", "--device", "cpu", "--json", str(out)])
+    code = main(["transfer", "--target", "digits", "--labels-per-class", "3", "--method", "linear-probe",
+                 "--seeds", "0", "--augment", "heavy", "--augment-strength", "0.4", "--device", "cpu",
+                 "--json", str(out)])
     assert code == 0
     config = json.loads(out.read_text())["config"]
     assert (config["augment"], config["augment_strength"], config["probe_copies"]) == ("heavy", 0.4, 4)

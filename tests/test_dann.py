@@ -78,7 +78,8 @@ def test_bad_input(domains):
         dann.train_dann(domains["mnist"], domains["mnistm"], "adda")
     from datl_helpers.data import Domain
 
-    three = Domain("three", domains["digits"].x_train[:30], torch.arange(30) % 3, domains["digits"].x_test[:9], torch.arange(9) % 3)
+    three = Domain("three", domains["digits"].x_train[:30], torch.arange(30) % 3,
+                   domains["digits"].x_test[:9], torch.arange(9) % 3)
     with pytest.raises(DatlError, match="same classes"):
         dann.train_dann(domains["mnist"], three, "dann", QUICK)
 
@@ -89,7 +90,6 @@ def test_adapt_command_json_and_npz_target(tmp_path, domains, capsys):
     import numpy as np
 
     from datl_helpers.__main__ import main
-
     from datl_helpers.data import few_labels
 
     xs, ys = few_labels(domains["mnistm"], 20, seed=0)
@@ -102,7 +102,9 @@ def test_adapt_command_json_and_npz_target(tmp_path, domains, capsys):
     assert code == 0
     result = json.loads(out.read_text())
     assert result["command"] == "adapt" and result["config"]["method"] == "dann" and result["config"]["steps"] == 20
-    assert set(result["runs"][0]) == {"seed", "target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds"}
+    assert set(result["runs"][0]) == {
+        "seed", "target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds",
+    }
     assert "target accuracy" in capsys.readouterr().out
 
 
@@ -124,7 +126,8 @@ def test_adapt_bad_input_is_one_line(tmp_path, domains, capsys, arrays, message)
     }
     npz = tmp_path / "bad.npz"
     np.savez(npz, **{k: values[v] for k, v in arrays.items()})
-    code = main(["adapt", "--source", "mnist", "--target", f"npz:{npz}", "--steps", "5", "--seeds", "0", "--device", "cpu"])
+    code = main(["adapt", "--source", "mnist", "--target", f"npz:{npz}", "--steps", "5", "--seeds", "0",
+                 "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not any(p.suffix == ".json" for p in tmp_path.iterdir())  # nothing written

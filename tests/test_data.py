@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import bz2
-from urllib.error import URLError
 import struct
+from urllib.error import URLError
 
 import numpy as np
 import pytest

@@ -9,7 +9,8 @@ QUICK = dict(epochs=2, steps_per_epoch=3)
 
 
 def _bn_running_means(model, stage):
-    return [m.running_mean.clone() for m in getattr(model.stages, stage).modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    return [m.running_mean.clone() for m in getattr(model.stages, stage).modules()
+            if isinstance(m, torch.nn.BatchNorm2d)]
 
 
 @pytest.mark.parametrize("bn, moves", [("eval", False), ("train", True)])
@@ -70,7 +71,9 @@ def test_validation_split_and_cross_validation(domains):
 
 
 def test_strategies_are_all_defined():
-    assert list(finetune.STRATEGIES) == ["head only", "last stage", "gradual unfreezing", "layer-wise LRs", "too-high LR"]
+    assert list(finetune.STRATEGIES) == [
+        "head only", "last stage", "gradual unfreezing", "layer-wise LRs", "too-high LR",
+    ]
 
 
 def test_playground_config():

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -32,7 +31,8 @@ def test_stack_and_embed(domains):
 def test_browse_selects_class_and_is_seeded(domains):
     images, title = widgets.browse(domains, "mnistm", digit=3, count=7, seed=1)
     assert images.shape == (7, 3, 32, 32) and "class 3" in title
-    idx = [i for i in range(len(domains["mnistm"].x_test)) if any(torch.equal(domains["mnistm"].x_test[i], im) for im in images[:1])]
+    idx = [i for i in range(len(domains["mnistm"].x_test))
+           if any(torch.equal(domains["mnistm"].x_test[i], im) for im in images[:1])]
     assert domains["mnistm"].y_test[idx[0]] == 3
     again, _ = widgets.browse(domains, "mnistm", digit=3, count=7, seed=1)
     assert torch.equal(images, again)
@@ -63,7 +63,8 @@ def test_domain_browser_builds_without_a_kernel(domains):
 ROWS = [
     {"target": "mnistm", "labels_per_class": 1, "method": "scratch", "seed": 0, "target_accuracy": 0.1, "seconds": 1.0},
     {"target": "mnistm", "labels_per_class": 1, "method": "scratch", "seed": 1, "target_accuracy": 0.3, "seconds": 1.0},
-    {"target": "mnistm", "labels_per_class": 1, "method": "linear-probe", "seed": 0, "target_accuracy": 0.5, "seconds": 0.5},
+    {"target": "mnistm", "labels_per_class": 1, "method": "linear-probe", "seed": 0, "target_accuracy": 0.5,
+     "seconds": 0.5},
 ]
 
 

@@ -28,11 +28,15 @@ def _payloads(smoke: bool, acc: float) -> dict:
              "labels_per_class": 10, "seed": s, "accuracy": acc + 0.02, "source_accuracy": 0.7} for s in seeds]},
         "04_domain_adversarial.json": {"smoke": smoke, "device": "cpu", "seeds": seeds, "runs": [
             {"pair": "mnist -> mnistm", "method": m, "seed": s, "target_accuracy": a, "domain_accuracy": da}
-            for m, a, da in (("source-only", 0.6, 0.9), ("dann", 0.8, 0.6), ("target-oracle", 1.0, 0.9)) for s in seeds],
-            "proxy_a_distance": [{"features of": "source-only", "proxy A-distance": 1.9}, {"features of": "dann", "proxy A-distance": 1.2}],
+            for m, a, da in (("source-only", 0.6, 0.9), ("dann", 0.8, 0.6), ("target-oracle", 1.0, 0.9))
+            for s in seeds],
+            "proxy_a_distance": [{"features of": "source-only", "proxy A-distance": 1.9},
+                                 {"features of": "dann", "proxy A-distance": 1.2}],
             "selection": [
-                {"candidate": "source-only", "source_val_accuracy": 0.99, "target_entropy": 1.0, "dev_risk": 0.1, "target_accuracy": 0.6},
-                {"candidate": "dann", "source_val_accuracy": 0.98, "target_entropy": 0.5, "dev_risk": 0.2, "target_accuracy": 0.8}]},
+                {"candidate": "source-only", "source_val_accuracy": 0.99, "target_entropy": 1.0, "dev_risk": 0.1,
+                 "target_accuracy": 0.6},
+                {"candidate": "dann", "source_val_accuracy": 0.98, "target_entropy": 0.5, "dev_risk": 0.2,
+                 "target_accuracy": 0.8}]},
     }
 
 

@@ -53,7 +53,8 @@ def _fit(x, y, seed, **kwargs):
     net = models.DigitNet()
     train.seed_everything(seed)
     net = models.DigitNet()
-    history = train.fit(net, x, y, epochs=3, steps_per_epoch=5, batch_size=64, lr=3e-3, seed=seed, device="cpu", **kwargs)
+    history = train.fit(net, x, y, epochs=3, steps_per_epoch=5, batch_size=64, lr=3e-3, seed=seed, device="cpu",
+                        **kwargs)
     return net, history
 
 
@@ -157,3 +158,17 @@ def test_early_stopping_and_restore_best(domains):
     assert restored == pytest.approx(best["val_accuracy"])
     with pytest.raises(ValueError, match="needs x_val"):
         train.fit(models.DigitNet(), x, y, epochs=1, patience=1, device="cpu")
+
+
+def test_progress_bar_counts_steps_and_respects_tqdm_disable(capsys, monkeypatch):
+    model = models.DigitNet(num_classes=10)
+    x = torch.randint(0, 255, (32, 3, 32, 32), dtype=torch.uint8)
+    y = torch.randint(0, 10, (32,))
+    train.fit(model, x, y, epochs=2, steps_per_epoch=3, batch_size=16, device="cpu", progress=True)
+    err = capsys.readouterr().err
+    assert "steps (2 epochs)" in err and "/6 " in err  # one bar over all 6 steps, not over 2 epochs
+    for name in ("CI", "DATL_QUIET", "TQDM_DISABLE"):
+        monkeypatch.delenv(name, raising=False)
+    assert not train.quiet()
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert train.quiet()

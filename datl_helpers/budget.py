@@ -1,0 +1,151 @@
+"""The budget policy: a result counts only once training has converged.
+
+A number measured after too few steps measures the budget, not the method. For each experiment
+family, ``data_scripts/converged_reference.py budgets`` trains at doubling budgets (100, 200, 400,
+... steps) with several seeds; the **converged budget** of a configuration is the first budget
+``b`` whose mean accuracy moves by less than :data:`TOLERANCE_POINTS` when the budget is doubled
+to ``2b``, and a family's budget is the largest of its configurations'. The families today are
+few-label transfer by method and label count: to ``mnistm`` (``transfer-scratch-10``,
+``transfer-scratch-50``, ``transfer-scratch-all`` and the same for ``finetune``), each measured
+without augmentation and with the heavy preset (the slowest to converge), and to ``mnist``
+without augmentation (``transfer-scratch-10-mnist``, ...); see :func:`transfer_steps`. The curves and the chosen budgets ship in
+``datl_helpers/reference_results/budget_curves.json``; the notebooks and the command line read
+their defaults from there (:func:`converged_steps`).
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from datl_helpers.errors import BudgetError
+
+TOLERANCE_POINTS = 1.0  # doubling the budget moves the mean by less than this: converged
+CURVES_FILE = Path(__file__).resolve().parent / "reference_results" / "budget_curves.json"
+
+
+def check_steps(steps: int, what: str = "steps") -> int:
+    """``steps`` as an int, or a BudgetError when it is below 1 (nothing would be trained)."""
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise BudgetError(f"{what} must be a whole number of at least 1, got {steps!r}: nothing would be trained")
+    return int(steps)
+
+
+def curve_means(rows: Iterable[Mapping], value: str = "target_accuracy") -> dict[int, float]:
+    """Mean ``value`` per budget (``steps``) over the rows of one configuration (one per seed)."""
+    by_steps: dict[int, list[float]] = defaultdict(list)
+    for row in rows:
+        by_steps[int(row["steps"])].append(float(row[value]))
+    return {steps: sum(v) / len(v) for steps, v in sorted(by_steps.items())}
+
+
+def converged_budget(means: Mapping[int, float], tolerance: float = TOLERANCE_POINTS) -> int | None:
+    """The first budget ``b`` whose doubling ``2b`` moves the mean by less than ``tolerance``
+    percentage points (``means``: budget -> mean accuracy as a fraction); None when no measured
+    doubling is that small yet (train longer)."""
+    for steps in sorted(means):
+        if 2 * steps in means and abs(100 * (means[2 * steps] - means[steps])) < tolerance:
+            return steps
+    return None
+
+
+def next_budget(means: Mapping[int, float], tolerance: float = TOLERANCE_POINTS) -> int | None:
+    """The budget to measure next when doubling until convergence: None once converged."""
+    if converged_budget(means, tolerance) is not None:
+        return None
+    return 2 * max(means)
+
+
+def family_budget(curves: Sequence[Mapping], tolerance: float = TOLERANCE_POINTS) -> int | None:
+    """One budget for a family of configurations: the largest of their converged budgets, so that
+    every configuration in it has converged (None when one of them has not)."""
+    budgets = [converged_budget(c["means"], tolerance) for c in curves]
+    return None if any(b is None for b in budgets) or not budgets else max(budgets)
+
+
+def load_curves(path: Path | str = CURVES_FILE) -> dict:
+    """The shipped budget curves: ``{"families": {name: {"budget": ..., "curves": [...]}}, ...}``."""
+    try:
+        payload = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise BudgetError(
+            f"cannot read the budget curves {path} ({err}); rebuild them with "
+            "`python data_scripts/converged_reference.py budgets`") from err
+    for family in payload["families"].values():
+        for curve in family["curves"]:
+            curve["means"] = {int(k): v for k, v in curve["means"].items()}
+    return payload
+
+
+def converged_steps(family: str, path: Path | str = CURVES_FILE) -> int:
+    """The converged budget (training steps) of an experiment ``family`` (e.g. ``"transfer-scratch"``)."""
+    families = load_curves(path)["families"]
+    if family not in families:
+        raise BudgetError(f"no budget curve for {family!r}; measured families: {', '.join(families)}")
+    budget = families[family]["budget"]
+    if budget is None:
+        raise BudgetError(f"the budget curve of {family!r} has not converged; measure larger budgets")
+    return int(budget)
+
+
+def transfer_steps(method: str, labels_per_class=None, augmented: bool = True, target: str = "mnistm",
+                   path: Path | str = CURVES_FILE) -> int:
+    """The converged budget of few-label transfer to ``target`` with ``method`` (``scratch`` or
+    ``finetune``) at ``labels_per_class`` (None or "all": every label): the family's budget, which
+    covers augmented training where the family measured it, or with ``augmented=False`` the budget
+    of its un-augmented curves alone. For a label count without a family of its own, the nearest
+    measured family with more labels per class: an upper bound, since runs on more images take
+    longer to converge."""
+    families = {str(f["labels_per_class"]): (name, f) for name, f in load_curves(path)["families"].items()
+                if f.get("method") == method and f.get("target") == target}
+    if not families:
+        raise BudgetError(f"no budget curve for method {method!r} on {target!r}; measured: "
+                          + ", ".join(sorted(load_curves(path)["families"])))
+    wanted = "all" if labels_per_class in (None, "all") else int(labels_per_class)
+    if str(wanted) not in families:
+        larger = sorted(int(k) for k in families if k != "all" and wanted != "all" and int(k) > wanted)
+        wanted = larger[0] if larger else "all" if "all" in families else max(int(k) for k in families)
+    name, family = families[str(wanted)]
+    curves = family["curves"] if augmented else [c for c in family["curves"] if c["augment"] == "none"]
+    steps = family_budget(curves)
+    if steps is None:
+        raise BudgetError(f"the budget curve of {name} has not converged; measure larger budgets")
+    return int(steps)
+
+
+def curve_table(family: Mapping):
+    """The curves of one family as a table: one row per configuration, one column per budget
+    (mean accuracy in %), and the converged budget of each row."""
+    import pandas as pd
+
+    rows = []
+    for curve in family["curves"]:
+        row = {"configuration": curve["name"]}
+        row.update({f"{steps} steps": round(100 * mean, 1) for steps, mean in sorted(curve["means"].items())})
+        row["converged at"] = converged_budget(curve["means"])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("configuration")
+
+
+def side_by_side(live: Sequence[Mapping], reference: Sequence[Mapping], by: Sequence[str],
+                 live_label: str, reference_label: str, value: str = "target_accuracy"):
+    """Live runs beside the converged reference, one row per group ``by``: 'mean ± std' (%) of each
+    and the difference of the means in points. Only the groups the live run measured are shown."""
+    import pandas as pd
+
+    def stats(rows):
+        frame = pd.DataFrame(rows)
+        frame = frame.assign(**{k: frame[k].astype(str) for k in by})
+        return frame.groupby(list(by), sort=False)[value].agg(["mean", "std", "count"]).fillna({"std": 0.0})
+
+    def fmt(part) -> list[str]:
+        return [f"{100 * m:.1f} ± {100 * s:.1f} (n={int(n)})" if n == n else "not measured"
+                for m, s, n in zip(part["mean"], part["std"], part["count"])]
+
+    ours, ref = stats(live), stats(reference)
+    ref = ref.reindex(ours.index)
+    return pd.DataFrame({live_label: fmt(ours), reference_label: fmt(ref),
+                         "live − reference (points)": (100 * (ours["mean"] - ref["mean"])).round(1)}, index=ours.index)

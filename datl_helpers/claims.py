@@ -1,0 +1,334 @@
+"""Headline claims as data: each one a predicate over results, rendered from the numbers.
+
+A notebook's conclusion is written once here, as a :class:`Claim`: a function that pulls the
+numbers it rests on out of a notebook's results (``evidence``), a test on those numbers
+(``holds``), and a sentence with the numbers filled in (``statement``). The notebook prints the
+verdicts (:func:`verdicts`, :func:`render`); the test suite checks every claim against the
+converged reference results shipped in ``datl_helpers/reference_results/``, so a claim that the
+converged numbers contradict fails a test instead of staying in the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from datl_helpers.errors import ClaimError
+
+@dataclass(frozen=True)
+class Claim:
+    """One headline claim of a notebook, testable against any results of that notebook."""
+
+    name: str
+    notebook: str
+    statement: str  # the sentence, with {fields} from the evidence (format specs allowed)
+    evidence: Callable[[dict], dict]  # results payload -> the numbers the claim rests on
+    holds: Callable[[dict], bool]  # those numbers -> is the claim true?
+
+    def check(self, payload: dict) -> Verdict:
+        numbers = self.evidence(payload)
+        return Verdict(self, numbers, bool(self.holds(numbers)))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim checked against one set of results."""
+
+    claim: Claim
+    numbers: dict
+    holds: bool
+
+    @property
+    def text(self) -> str:
+        return self.claim.statement.format(**self.numbers)
+
+    def __str__(self) -> str:
+        return f"{'✓' if self.holds else '✗ NOT SUPPORTED by these numbers:'} {self.text}"
+
+
+# --------------------------------------------------------------------------------------------
+# Look-ups over result rows
+# --------------------------------------------------------------------------------------------
+
+
+def select(rows: Sequence[Mapping], **where) -> list[Mapping]:
+    """The rows whose fields equal ``where`` (label counts compared as text: 10 == "10")."""
+    def same(a, b) -> bool:
+        return a == b or str(a) == str(b)
+
+    return [r for r in rows if all(same(r.get(k), v) for k, v in where.items())]
+
+
+def mean(rows: Sequence[Mapping], value: str = "target_accuracy", **where) -> float:
+    """Mean ``value`` (in %) of the rows matching ``where``; a ClaimError when there are none."""
+    vals = [float(r[value]) for r in select(rows, **where)]
+    if not vals:
+        raise ClaimError(f"no result rows with {where}")
+    return 100 * sum(vals) / len(vals)
+
+
+def paired_gain(rows: Sequence[Mapping], change: Mapping, base: Mapping, value: str = "target_accuracy",
+                **where) -> tuple[float, float]:
+    """Mean and sample std (points) over seeds of ``value`` with ``change`` minus with ``base``,
+    paired by seed (same labelled subset and initialisation), among the rows matching ``where``."""
+    from datl_helpers.metrics import mean_std
+
+    a = {r["seed"]: float(r[value]) for r in select(rows, **where, **change)}
+    b = {r["seed"]: float(r[value]) for r in select(rows, **where, **base)}
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        raise ClaimError(f"no seeds with both {change} and {base} (where {where})")
+    return mean_std([100 * (a[s] - b[s]) for s in seeds])
+
+
+def best_of(rows: Sequence[Mapping], key: str, value: str = "target_accuracy", **where) -> tuple[str, float]:
+    """The value of ``key`` with the highest mean ``value`` among the rows matching ``where``."""
+    options = list(dict.fromkeys(r[key] for r in select(rows, **where)))
+    if not options:
+        raise ClaimError(f"no result rows with {where}")
+    scored = {o: mean(rows, value, **where, **{key: o}) for o in options}
+    best = max(scored, key=scored.get)
+    return best, scored[best]
+
+
+# --------------------------------------------------------------------------------------------
+# Checking and rendering
+# --------------------------------------------------------------------------------------------
+
+
+def verdicts(notebook: str, payload: dict) -> list[Verdict]:
+    """Every claim of ``notebook`` checked against ``payload`` (that notebook's results)."""
+    if notebook not in CLAIMS:
+        raise ClaimError(f"no claims for notebook {notebook!r}; notebooks with claims: {', '.join(sorted(CLAIMS))}")
+    return [c.check(payload) for c in CLAIMS[notebook]]
+
+
+def render(notebook: str, payload: dict) -> str:
+    """The claims of ``notebook`` as a Markdown list, each with its numbers and its verdict."""
+    return "\n".join(f"- {v}" for v in verdicts(notebook, payload))
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 03: augmentation
+# --------------------------------------------------------------------------------------------
+
+CLAIMS: dict[str, list[Claim]] = {"03": []}
+
+
+def _best_gains(payload: dict, labels) -> dict[str, tuple[str, float, float]]:
+    """Per method: the best preset at ``labels`` per class and its paired gain (mean, std) over none."""
+    grid, out = payload["grid"], {}
+    for method in ("scratch", "linear-probe", "finetune"):
+        presets = [a for a in dict.fromkeys(r["augment"] for r in select(grid, method=method)) if a != "none"]
+        scored = {a: paired_gain(grid, {"augment": a}, {"augment": "none"}, method=method, labels_per_class=labels)
+                  for a in presets}
+        best = max(scored, key=lambda a: scored[a][0])
+        out[method] = (best, *scored[best])
+    return out
+
+
+def _scratch_gains_most(payload: dict) -> dict:
+    g = _best_gains(payload, 10)
+    return {"scratch": g["scratch"][1], "scratch_best": g["scratch"][0], "finetune": g["finetune"][1],
+            "finetune_best": g["finetune"][0], "probe": g["linear-probe"][1], "probe_best": g["linear-probe"][0]}
+
+
+def _pretraining_beats_augmentation(payload: dict) -> dict:
+    grid = payload["grid"]
+    out = {}
+    for k in (10, 50):
+        for method in ("scratch", "finetune"):
+            best, acc = best_of(grid, "augment", method=method, labels_per_class=k)
+            out.update({f"{method}_{k}": acc, f"{method}_best_{k}": best})
+        out[f"finetune_none_{k}"] = mean(grid, method="finetune", augment="none", labels_per_class=k)
+    return out
+
+
+def _gain_shrinks(payload: dict) -> dict:
+    g10, g50 = _best_gains(payload, 10)["scratch"], _best_gains(payload, 50)["scratch"]
+    return {"gain_10": g10[1], "best_10": g10[0], "gain_50": g50[1], "best_50": g50[0]}
+
+
+def _strongest_preset(payload: dict) -> dict:
+    grid = payload["grid"]
+    best, _ = best_of(grid, "augment", method="scratch", labels_per_class=10)
+    strongest = max(payload["presets"], key=payload["presets"].get)
+    gain, spread = paired_gain(grid, {"augment": strongest}, {"augment": "none"}, method="scratch", labels_per_class=10)
+    return {"best": best, "strongest": strongest, "acc": mean(grid, method="scratch", augment=strongest, labels_per_class=10),
+            "gain": gain, "spread": spread,
+            "none": mean(grid, method="scratch", augment="none", labels_per_class=10)}
+
+
+def _full_strength(payload: dict) -> dict:
+    rows = payload["grid"] + payload["sweep_extra"]
+    out = {}
+    for k in (10, 50):
+        gain, spread = paired_gain(rows, {"strength": 1.0}, {"augment": "none"}, method="scratch", labels_per_class=k)
+        out.update({f"gain_{k}": gain, f"spread_{k}": spread})
+    return out
+
+
+def _label_changing(payload: dict) -> dict:
+    over, out = payload["over_augmentation"], {}
+    for method in ("scratch", "finetune"):
+        for k in (10, 50, "all"):
+            gain, spread = paired_gain(over, {"augment": "rotation 180°"}, {"augment": "none"}, method=method,
+                                       labels_per_class=k)
+            out[f"{method}_{k}"], out[f"{method}_{k}_spread"] = gain, spread
+    return out
+
+
+def _domain_kinds(payload: dict) -> dict:
+    gap = payload["domain_gap"]
+    out = {}
+    for kind in ("generic", "domain", "all"):
+        out[kind], out[f"{kind}_spread"] = paired_gain(gap, {"augment": kind}, {"augment": "none"}, method="scratch")
+    return out
+
+
+def _short_budget(payload: dict) -> dict:
+    short = paired_gain(payload["short_budget"], {"augment": "heavy"}, {"augment": "none"}, method="scratch")
+    converged = paired_gain(payload["grid"], {"augment": "heavy"}, {"augment": "none"}, method="scratch",
+                            labels_per_class=10)
+    steps = {r["steps"] for r in payload["short_budget"]}.pop()
+    return {"steps": steps, "short": short[0], "short_spread": short[1], "converged": converged[0],
+            "converged_spread": converged[1]}
+
+
+CLAIMS["03"] = [
+    Claim("short_budget_misleads", "03",
+          "A short budget reverses the verdict: after {steps} steps heavy augmentation moves scratch by "
+          "{short:+.1f} ± {short_spread:.1f} points at 10 labels/class, trained to convergence by "
+          "{converged:+.1f} ± {converged_spread:.1f}.",
+          _short_budget, lambda n: n["short"] + n["short_spread"] < 0 < n["converged"] - n["converged_spread"]),
+    Claim("scratch_gains_most", "03",
+          "With 10 labels per class, augmentation helps a network trained from scratch far more than a pretrained "
+          "one: {scratch:+.1f} points for scratch (best preset: {scratch_best}), {finetune:+.1f} for fine-tuning "
+          "({finetune_best}) and {probe:+.1f} for the linear probe ({probe_best}), paired by seed.",
+          _scratch_gains_most, lambda n: n["scratch"] > 2 * max(n["finetune"], n["probe"], 0.5)),
+    Claim("pretraining_beats_augmentation_with_few_labels", "03",
+          "With 10 labels per class pretraining is worth more than augmentation: fine-tuning without augmentation "
+          "({finetune_none_10:.1f} %) beats the best-augmented scratch model ({scratch_10:.1f} % with {scratch_best_10}).",
+          _pretraining_beats_augmentation, lambda n: n["finetune_none_10"] > n["scratch_10"]),
+    Claim("augmentation_catches_up_with_more_labels", "03",
+          "With 50 labels per class augmentation catches up with pretraining: the best-augmented scratch model "
+          "({scratch_50:.1f} % with {scratch_best_50}) passes un-augmented fine-tuning ({finetune_none_50:.1f} %) and "
+          "comes level with augmented fine-tuning ({finetune_50:.1f} % with {finetune_best_50}).",
+          _pretraining_beats_augmentation,
+          lambda n: n["scratch_50"] > n["finetune_none_50"] and abs(n["scratch_50"] - n["finetune_50"]) < 1.5),
+    Claim("gain_shrinks_with_labels", "03",
+          "The more labels, the less augmentation adds: scratch gains {gain_10:+.1f} points at 10 labels/class "
+          "({best_10}) and {gain_50:+.1f} at 50 ({best_50}).",
+          _gain_shrinks, lambda n: n["gain_50"] < n["gain_10"]),
+    Claim("strongest_preset_best_for_scratch", "03",
+          "Trained to convergence, the strongest preset is the best for scratch at 10 labels/class: {strongest} "
+          "reaches {acc:.1f} % against {none:.1f} % without augmentation ({gain:+.1f} ± {spread:.1f} points).",
+          _strongest_preset, lambda n: n["best"] == n["strongest"] and n["gain"] - n["spread"] > 0),
+    Claim("full_strength_still_helps_scratch", "03",
+          "Strength alone never became too much in the searched range: even strength 1.0 beats no augmentation "
+          "for scratch ({gain_10:+.1f} ± {spread_10:.1f} points at 10 labels/class, {gain_50:+.1f} ± {spread_50:.1f} at 50).",
+          _full_strength, lambda n: n["gain_10"] - n["spread_10"] > 0 and n["gain_50"] - n["spread_50"] > 0),
+    Claim("label_changing_hurts", "03",
+          "Augmentation that changes the label hurts the pretrained model: rotations up to 180° (a 6 becomes a 9) "
+          "move fine-tuning by {finetune_10:+.1f} ± {finetune_10_spread:.1f} points at 10 labels/class, "
+          "{finetune_50:+.1f} ± {finetune_50_spread:.1f} at 50 and {finetune_all:+.1f} ± {finetune_all_spread:.1f} "
+          "with all labels (scratch: {scratch_10:+.1f}, {scratch_50:+.1f} and {scratch_all:+.1f}).",
+          _label_changing, lambda n: all(n[f"finetune_{k}"] + n[f"finetune_{k}_spread"] < 0 for k in (10, 50, "all"))),
+    Claim("domain_kinds_for_scratch", "03",
+          "For scratch, colour and texture augmentation aimed at the domain gap gains {domain:+.1f} ± {domain_spread:.1f} "
+          "points over none, generic geometry and occlusion {generic:+.1f} ± {generic_spread:.1f}, every kind "
+          "together {all:+.1f} ± {all_spread:.1f} (10 labels/class, medium strength).",
+          _domain_kinds, lambda n: n["domain"] > n["generic"]),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 01: feature extraction and label efficiency
+# --------------------------------------------------------------------------------------------
+
+LABEL_COUNTS_01 = (1, 5, 10, 50, "all")
+
+
+def _curve(payload: dict, target: str, method: str) -> dict:
+    """Mean accuracy (%) per label count of one method on one target."""
+    rows = payload["label_efficiency"]
+    return {k: mean(rows, target=target, method=method, labels_per_class=k) for k in LABEL_COUNTS_01
+            if select(rows, target=target, method=method, labels_per_class=k)}
+
+
+def _finetune_beats_probe(payload: dict) -> dict:
+    probe, tuned = _curve(payload, "mnistm", "linear-probe"), _curve(payload, "mnistm", "finetune")
+    wins = [k for k in probe if tuned[k] > probe[k]]
+    return {"margins": ", ".join(f"{tuned[k] - probe[k]:+.1f} at {k}" for k in probe),
+            "from_5_on": all(k in wins for k in LABEL_COUNTS_01[1:] if k in probe)}
+
+
+def _gap_shrinks(payload: dict) -> dict:
+    out = {}
+    for target in ("mnistm", "mnist"):
+        scratch = _curve(payload, target, "scratch")
+        best = {k: max(_curve(payload, target, m)[k] for m in ("linear-probe", "finetune")) for k in scratch}
+        out[target] = {k: best[k] - scratch[k] for k in scratch}
+    return {"mnistm_1": out["mnistm"][1], "mnistm_all": out["mnistm"]["all"], "mnist_1": out["mnist"][1],
+            "mnist_all": out["mnist"]["all"]}
+
+
+def _scratch_passes_probe(payload: dict) -> dict:
+    first = {}
+    for target in ("mnistm", "mnist"):
+        scratch, probe = _curve(payload, target, "scratch"), _curve(payload, target, "linear-probe")
+        first[target] = next((k for k in LABEL_COUNTS_01 if k in scratch and scratch[k] > probe[k]), None)
+    order = {k: i for i, k in enumerate(LABEL_COUNTS_01)}
+    return {"mnist": first["mnist"], "mnistm": first["mnistm"],
+            "earlier": first["mnist"] is not None and (first["mnistm"] is None or order[first["mnist"]] < order[first["mnistm"]])}
+
+
+def _all_labels(payload: dict) -> dict:
+    scratch, tuned = _curve(payload, "mnistm", "scratch")["all"], _curve(payload, "mnistm", "finetune")["all"]
+    return {"scratch": scratch, "finetune": tuned, "gap": tuned - scratch}
+
+
+def _preprocessing(payload: dict) -> dict:
+    rows = [dict(r, target_accuracy=r["accuracy"]) for r in payload["preprocessing"] if r["target"] == "mnistm"]
+    base = mean(rows, preprocessing="as pretrained (RGB, /255)")
+    loss = {name: base - mean(rows, preprocessing=name)
+            for name in ("BGR channel order", "0-255, not divided", "normalised twice")}
+    return {"base": base, "bgr": loss["BGR channel order"], "unscaled": loss["0-255, not divided"],
+            "twice": loss["normalised twice"]}
+
+
+def _later_stages(payload: dict) -> dict:
+    rows = [dict(r, target_accuracy=r["accuracy"]) for r in payload["stage_probe"] if r["target"] == "mnistm"]
+    best, acc = best_of(rows, "stage")
+    first = rows[0]["stage"]
+    return {"best": best, "acc": acc, "first": first, "first_acc": mean(rows, stage=first)}
+
+
+CLAIMS["01"] = [
+    Claim("finetune_beats_probe_from_5", "01",
+          "On `mnistm`, fine-tuning beats the frozen linear probe from 5 labels per class on (fine-tune minus "
+          "probe, points per labels/class: {margins}).",
+          _finetune_beats_probe, lambda n: n["from_5_on"]),
+    Claim("transfer_matters_most_with_few_labels", "01",
+          "Transfer is worth most where labels are scarce: the best pretrained method leads scratch by "
+          "{mnistm_1:+.1f} points at 1 label/class on `mnistm` and {mnistm_all:+.1f} with all labels "
+          "(`mnist`: {mnist_1:+.1f} and {mnist_all:+.1f}).",
+          _gap_shrinks, lambda n: n["mnistm_1"] > n["mnistm_all"] and n["mnist_1"] > n["mnist_all"]),
+    Claim("scratch_passes_probe_sooner_on_mnist", "01",
+          "Scratch passes the frozen probe sooner on clean `mnist` digits (from {mnist} labels/class) than on "
+          "photo-textured `mnistm` (from {mnistm}).",
+          _scratch_passes_probe, lambda n: n["earlier"]),
+    Claim("all_labels_level", "01",
+          "With all 4,000 labels and training to convergence, pretraining no longer helps on `mnistm`: scratch "
+          "({scratch:.1f} %) reaches fine-tuning ({finetune:.1f} %; fine-tuning minus scratch: {gap:+.1f} points).",
+          _all_labels, lambda n: n["gap"] < 1.0),
+    Claim("preprocessing_must_match", "01",
+          "Preprocessing must match pretraining: unscaled 0-255 inputs cost the frozen probe {unscaled:.1f} points "
+          "and normalising twice {twice:.1f}, against {base:.1f} % matched; a swapped channel order costs only "
+          "{bgr:.1f}, because this backbone was pretrained with random channel permutations.",
+          _preprocessing, lambda n: n["unscaled"] > 20 and n["twice"] > 3 and abs(n["bgr"]) < 2),
+    Claim("later_stages_transfer_better", "01",
+          "On `mnistm` the probe on the last stage's features ({best}, {acc:.1f} %) beats the first stage's "
+          "({first}, {first_acc:.1f} %): later stages hold the digit shapes learned on `syn`.",
+          _later_stages, lambda n: n["best"] == "fc" and n["acc"] > n["first_acc"]),
+]

@@ -1,0 +1,158 @@
+"""The budget policy (converged budgets) and the claims checked against the converged reference."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from datl_helpers import budget, claims, dann, transfer
+from datl_helpers.__main__ import main
+from datl_helpers.errors import BudgetError, ClaimError
+from datl_helpers.summary import REFERENCE_DIR
+
+
+def _reference(name: str) -> dict:
+    return json.loads((REFERENCE_DIR / name).read_text())
+
+
+def test_check_steps_refuses_budgets_that_train_nothing():
+    assert budget.check_steps(5) == 5
+    for bad in (0, -3, 2.5, True, "10"):
+        with pytest.raises(BudgetError, match="at least 1"):
+            budget.check_steps(bad)
+
+
+def test_converged_budget_is_the_first_whose_doubling_moves_less_than_a_point():
+    means = {100: 0.60, 200: 0.70, 400: 0.705, 800: 0.71}
+    assert budget.converged_budget(means) == 200
+    assert budget.next_budget(means) is None
+    rising = {100: 0.60, 200: 0.70}
+    assert budget.converged_budget(rising) is None and budget.next_budget(rising) == 400
+    assert budget.converged_budget({100: 0.80, 200: 0.78}) is None  # a drop of 2 points is no convergence either
+    assert budget.converged_budget({100: 0.80, 200: 0.77}, tolerance=5) == 100
+    curves = [{"means": means}, {"means": {100: 0.5, 200: 0.505}}]
+    assert budget.family_budget(curves) == 200
+    assert budget.family_budget([{"means": means}, {"means": rising}]) is None
+    assert budget.curve_means([{"steps": 100, "target_accuracy": 0.5}, {"steps": 100, "target_accuracy": 0.7}]) == {
+        100: pytest.approx(0.6)}
+
+
+def test_shipped_budget_curves_justify_the_converged_budget():
+    payload = budget.load_curves()
+    assert set(payload["families"]) == {f"transfer-{m}-{k}{t}" for m in ("scratch", "finetune") for k in (10, 50, "all")
+                                        for t in ("", "-mnist")}
+    assert payload["versions"]["torch"]
+    for name, family in payload["families"].items():
+        _check_family(family, budget.converged_steps(name))
+    with pytest.raises(BudgetError, match="no budget curve"):
+        budget.converged_steps("nonsense")
+    assert budget.transfer_steps("scratch", 10, augmented=False, target="mnist") == budget.converged_steps(
+        "transfer-scratch-10-mnist")
+    # a label count without its own curve gets the budget of the next larger measured label count
+    assert budget.transfer_steps("scratch", 5) == budget.transfer_steps("scratch", 10)
+    assert budget.transfer_steps("finetune", 20) == budget.transfer_steps("finetune", 50)
+    assert budget.transfer_steps("scratch", 100) == budget.transfer_steps("scratch", None) == budget.converged_steps(
+        "transfer-scratch-all")
+    for m in ("scratch", "finetune"):  # training without augmentation converges no later than with it
+        assert budget.transfer_steps(m, 10, augmented=False) <= budget.transfer_steps(m, 10)
+    with pytest.raises(BudgetError, match="no budget curve for method"):
+        budget.transfer_steps("linear-probe", 10)
+    with pytest.raises(BudgetError, match="no budget curve"):
+        budget.transfer_steps("scratch", 10, target="digits")
+
+
+def _check_family(family: dict, steps: int) -> None:
+    assert steps == family["budget"]
+    for curve in family["curves"]:
+        means = budget.curve_means(curve["rows"])  # recomputed from the runs, not read from 'means'
+        assert len({r["seed"] for r in curve["rows"]}) >= 3, curve["name"]
+        own = budget.converged_budget(means)
+        assert own is not None and own <= steps, curve["name"]
+        # at the family's budget every configuration has converged: doubling moves it < 1 point
+        assert 2 * steps in means or own < steps, curve["name"]
+        if 2 * steps in means:
+            assert abs(100 * (means[2 * steps] - means[steps])) < budget.TOLERANCE_POINTS, curve["name"]
+    table = budget.curve_table(family)
+    assert list(table["converged at"]) == [budget.converged_budget(c["means"]) for c in family["curves"]]
+
+
+def test_unreadable_budget_curves_say_how_to_rebuild(tmp_path):
+    broken = tmp_path / "curves.json"
+    broken.write_text("{ not json")
+    with pytest.raises(BudgetError, match="converged_reference.py budgets"):
+        budget.load_curves(broken)
+
+
+def test_trained_runs_refuse_a_zero_budget(domains):
+    with pytest.raises(BudgetError):
+        transfer.run_transfer(domains["digits"], "finetune", 1, config=transfer.TransferConfig(steps=0), device="cpu")
+    with pytest.raises(BudgetError):
+        dann.train_dann(domains["mnist"], domains["mnistm"], "dann", dann.DannConfig(steps=-1), device="cpu")
+
+
+@pytest.mark.parametrize("command", [
+    ["transfer", "--target", "digits", "--steps", "0"],
+    ["adapt", "--source", "mnist", "--target", "mnistm", "--steps", "-5"],
+])
+def test_cli_refuses_a_zero_budget_in_one_line(command, capsys):
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "at least 1" in err and len(err.strip().splitlines()) == 1
+
+
+def test_every_claim_of_notebook_03_holds_on_the_converged_reference():
+    reference = _reference("03_augmentation.json")
+    assert reference["reference"] is True
+    for m in ("scratch", "finetune"):  # every run at its converged budget
+        for k in (10, 50, "all"):
+            assert reference["budget"]["steps"][f"{m}-{k}"] == budget.transfer_steps(m, k)
+            runs = claims.select(reference["grid"] + reference["over_augmentation"], method=m, labels_per_class=k)
+            assert runs and {r["steps"] for r in runs} == {budget.transfer_steps(m, k)}
+    verdicts = claims.verdicts("03", reference)
+    assert len(verdicts) >= 4
+    for verdict in verdicts:
+        assert verdict.holds, str(verdict)
+        assert "{" not in verdict.text and "NOT SUPPORTED" not in str(verdict)
+
+
+def test_a_contradicted_claim_is_reported_not_reworded():
+    reference = _reference("03_augmentation.json")
+    # swap scratch and fine-tuning: every claim that scratch gains more must now fail
+    swapped = {"scratch": "finetune", "finetune": "scratch"}
+    flipped = dict(reference, grid=[dict(r, method=swapped.get(r["method"], r["method"])) for r in reference["grid"]])
+    failed = [v for v in claims.verdicts("03", flipped) if not v.holds]
+    assert failed and all(str(v).startswith("✗ NOT SUPPORTED") for v in failed)
+    with pytest.raises(ClaimError, match="no result rows"):
+        claims.mean([], method="scratch")
+    with pytest.raises(ClaimError, match="no claims for notebook"):
+        claims.verdicts("99", reference)
+
+
+def test_lookups_over_rows():
+    rows = [{"method": "a", "labels_per_class": 10, "seed": s, "augment": aug, "target_accuracy": acc}
+            for s, (x, y) in enumerate([(0.5, 0.6), (0.6, 0.8)]) for aug, acc in (("none", x), ("heavy", y))]
+    assert claims.mean(rows, method="a", augment="none", labels_per_class="10") == pytest.approx(55.0)
+    gain, spread = claims.paired_gain(rows, {"augment": "heavy"}, {"augment": "none"}, method="a")
+    assert gain == pytest.approx(15.0) and spread == pytest.approx(7.0710678)
+    assert claims.best_of(rows, "augment", method="a") == ("heavy", pytest.approx(70.0))
+
+
+def test_transfer_command_defaults_to_the_converged_budget(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert main(["transfer", "--target", "digits", "--labels-per-class", "10", "--method", "linear-probe",
+                 "--seeds", "0", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["config"]["steps"] == budget.transfer_steps("finetune", 10, augmented=False)
+
+
+def test_every_claim_of_notebook_01_holds_on_the_converged_reference():
+    reference = _reference("01_feature_extraction.json")
+    assert reference["reference"] is True
+    for row in reference["label_efficiency"]:  # every trained run at its converged budget
+        if row["method"] != "linear-probe":
+            assert row["steps"] == budget.transfer_steps(row["method"], row["labels_per_class"], augmented=False,
+                                                         target=row["target"]), row
+    counts = {str(r["labels_per_class"]) for r in reference["label_efficiency"]}
+    assert counts == {"1", "5", "10", "50", "all"} and len(reference["seeds"]) >= 3
+    for verdict in claims.verdicts("01", reference):
+        assert verdict.holds, str(verdict)
