@@ -17,6 +17,12 @@ domain-targeted kinds at 10 labels/class, and the over-augmentation search: stre
 label-changing rotations (up to 180 degrees, which turn a 6 into a 9) at 10 and 50 labels/class
 and with all labels.
 
+``finetuning`` measures the budget curves of notebook 02's fine-tuning strategies (10 epochs of
+8, 16, 32, ... steps, at 10 labels/class and with all labels; added to ``budget_curves.json`` as
+``finetune-strategies-10`` and ``finetune-strategies-all``), then runs notebook 02's experiments at
+those budgets: the strategies with their source (``syn``) accuracy, BatchNorm modes, regularisers
+on the careful and the aggressive recipe, early stopping, and k-fold CV choosing a strategy.
+
 ``labels`` runs notebook 01's label-efficiency curves (1, 5, 10, 50 and all labels/class on
 ``mnistm`` and ``mnist``) at the un-augmented converged budgets, and its probes.
 
@@ -52,7 +58,9 @@ def _init_worker() -> None:
 
 
 def run_job(job: dict) -> dict:
-    """One transfer run described by ``job`` (a plain dict, so it can cross process boundaries)."""
+    """One run described by ``job`` (a plain dict, so it can cross process boundaries)."""
+    if job.get("kind") in FINETUNE_KINDS:
+        return {**run_finetune_job(job), **job}  # the job's own fields win: they are its cache key
     from datl_helpers import augment, data, transfer
 
     target = data.load_domain(job["target"])
@@ -67,6 +75,8 @@ def run_job(job: dict) -> dict:
 
 
 def job_key(job: dict) -> str:
+    if job.get("kind") in FINETUNE_KINDS:
+        return json.dumps({k: job[k] for k in FINETUNE_KEYS}, sort_keys=True)
     keys = ("target", "method", "labels_per_class", "kinds", "strength", "steps", "batch_size", "seed")
     return json.dumps([job[k] for k in keys])
 
@@ -108,11 +118,136 @@ class Runner:
                     self.cache.parent.mkdir(parents=True, exist_ok=True)
                     with self.cache.open("a") as f:
                         f.write(json.dumps(row) + "\n")
-                    print(f"  [{i}/{len(todo)} {time.perf_counter() - start:.0f} s] {row['method']} "
-                          f"{row['labels_per_class']}/class {row['augment']} {row['steps']} steps seed {row['seed']}: "
-                          f"{100 * row['target_accuracy']:.1f} %", flush=True)
-        return [{k: v for k, v in self.done[job_key(j)].items() if k != "kinds_name"} | {"kinds": j["kinds_name"],
+                    what = f"{row['name']} ({row['kind']})" if "kind" in row else f"{row['method']} {row['augment']}"
+                    score = row.get("target_accuracy", row.get("accuracy", row.get("cv_accuracy")))
+                    print(f"  [{i}/{len(todo)} {time.perf_counter() - start:.0f} s] {what} {row['labels_per_class']}"
+                          f"/class {row['steps']} steps seed {row['seed']}: {100 * score:.1f} %", flush=True)
+        return [self.done[job_key(j)] if j.get("kind") in FINETUNE_KINDS else
+                {k: v for k, v in self.done[job_key(j)].items() if k != "kinds_name"} | {"kinds": j["kinds_name"],
                 "augment": j["augment"]} for j in jobs]
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 02: fine-tuning strategies
+# --------------------------------------------------------------------------------------------
+
+FINETUNE_KINDS = ("strategy", "early-stopping", "cv")
+FINETUNE_KEYS = ("kind", "name", "strategy", "changes", "labels_per_class", "steps_per_epoch", "epochs", "seed",
+                 "source")
+EPOCHS = 10  # every fine-tuning budget is 10 epochs, so gradual unfreezing keeps its schedule
+REGULARISERS = {"dropout 0.5": {"dropout": 0.5}, "weight decay 0.5": {"weight_decay": 0.5},
+                "L1 1e-4": {"l1": 1e-4}, "L2-SP 0.1": {"l2sp": 0.1}}
+RECIPES = {"careful": "layer-wise LRs", "aggressive": "too-high LR"}
+CV_CANDIDATES = ("head only", "layer-wise LRs", "too-high LR")
+_DOMAINS: dict = {}
+
+
+def _domain(name: str):
+    from datl_helpers import data
+
+    if name not in _DOMAINS:
+        _DOMAINS[name] = data.load_domain(name)
+    return _DOMAINS[name]
+
+
+def finetune_job(kind: str, strategy: str, labels, steps_per_epoch: int, seed: int, name: str | None = None,
+                 changes: dict | None = None, source: bool = True) -> dict:
+    return {"kind": kind, "name": name or strategy, "strategy": strategy, "changes": changes or {},
+            "labels_per_class": labels, "steps_per_epoch": steps_per_epoch, "epochs": EPOCHS, "seed": seed,
+            "source": source, "target": TARGET, "steps": steps_per_epoch * EPOCHS}
+
+
+def run_finetune_job(job: dict) -> dict:
+    import dataclasses
+
+    from datl_helpers import data, finetune, metrics
+
+    target = _domain(job["target"])
+    labels = None if job["labels_per_class"] == "all" else job["labels_per_class"]
+    config = dataclasses.replace(finetune.STRATEGIES[job["strategy"]], epochs=job["epochs"],
+                                 steps_per_epoch=job["steps_per_epoch"], **job["changes"])
+    if job["kind"] == "early-stopping":
+        return finetune.run_early_stopping(target, labels, seed=job["seed"], config=config, device="cpu")
+    if job["kind"] == "cv":
+        x, y = data.few_labels(target, labels, job["seed"])
+        folds = finetune.cross_validate(x, y, config, folds=5, seed=job["seed"], device="cpu")
+        cv, spread = metrics.mean_std(r["accuracy"] for r in folds)
+        return {"cv_accuracy": cv, "cv_std": spread, "folds": folds}
+    row, _ = finetune.run_strategy(job["name"], target, labels, seed=job["seed"], config=config, device="cpu",
+                                   source=_domain("syn") if job["source"] else None, source_curve=False)
+    return row
+
+
+def finetuning(runner: Runner, start: int, largest: int) -> dict:
+    """Notebook 02: the strategies' budget curves (from ``start`` steps per epoch, doubling up to
+    ``largest`` steps in all), then every experiment at the converged budget."""
+    from datl_helpers import budget, finetune
+
+    families = {}
+    for labels in (10, "all"):
+        curves = [{"name": f"{TARGET}: {s}, {labels} labels/class", "strategy": s, "labels_per_class": labels,
+                   "rows": [], "means": {}} for s in finetune.STRATEGIES]
+        todo = {c["name"]: [start, 2 * start] for c in curves}
+        while any(todo.values()):
+            jobs, owners = [], []
+            for c in curves:
+                for spe in todo[c["name"]]:
+                    jobs += [finetune_job("strategy", c["strategy"], labels, spe, seed) for seed in SEEDS]
+                    owners += [c] * len(SEEDS)
+            print(f"strategies, {labels} labels/class: {sorted({j['steps'] for j in jobs})} steps", flush=True)
+            for c, row in zip(owners, runner.run(jobs)):
+                c["rows"].append({**row, "target_accuracy": row["accuracy"]})
+            for c in curves:
+                c["means"] = budget.curve_means(c["rows"])
+                nxt = budget.next_budget(c["means"])
+                todo[c["name"]] = [nxt // EPOCHS] if nxt is not None and nxt <= largest else []
+        families[f"finetune-strategies-{labels}"] = {
+            "description": f"notebook 02's fine-tuning strategies, {labels} labels/class of {TARGET}, "
+                           f"{EPOCHS} epochs, batch 64, seeds {SEEDS}",
+            "target": TARGET, "method": "finetune-strategies", "labels_per_class": labels,
+            "tolerance_points": budget.TOLERANCE_POINTS, "budget": budget.family_budget(curves), "curves": curves}
+    path = REFERENCE / "budget_curves.json"
+    payload = json.loads(path.read_text())
+    payload["families"].update(families)
+    write_json(path, payload)
+    for name, family in families.items():
+        print(f"{name}: converged budget {family['budget']} steps")
+        print(budget.curve_table(family).to_string())
+
+    unconverged = [name for name, f in families.items() if f["budget"] is None]
+    if unconverged:
+        raise SystemExit(f"{', '.join(unconverged)} did not converge up to {largest} steps: raise --largest")
+    spe = {labels: families[f"finetune-strategies-{labels}"]["budget"] // EPOCHS for labels in (10, "all")}
+    strategies = [finetune_job("strategy", s, labels, spe[labels], seed)
+                  for labels in (10, "all") for s in finetune.STRATEGIES for seed in SEEDS]
+    bn = [finetune_job("strategy", "last stage", 10, spe[10], seed, name=f"BatchNorm {mode} mode",
+                       changes={"bn_frozen": mode}, source=False) for mode in ("eval", "train") for seed in SEEDS]
+    regs = [finetune_job("strategy", strategy, 10, spe[10], seed, name=f"{reg} ({recipe})", changes=change)
+            for recipe, strategy in RECIPES.items() for reg, change in REGULARISERS.items() for seed in SEEDS]
+    stops = [finetune_job("early-stopping", "layer-wise LRs", 10, spe[10], seed, name="early stopping (val 20%)",
+                          source=False) for seed in SEEDS]
+    cvs = [finetune_job("cv", s, 10, spe[10], seed, source=False) for s in CV_CANDIDATES for seed in SEEDS]
+    rows = runner.run(strategies + bn + regs + stops + cvs)
+    keep = ("strategy", "seed", "labels_per_class", "accuracy", "precision_macro", "recall_macro", "f1_macro",
+            "seconds", "source_accuracy", "steps", "best_epoch")
+    clean = lambda r: {k: r[k] for k in keep if k in r} | {"strategy": r["name"]}  # noqa: E731
+    n1, n2, n3 = len(strategies), len(strategies) + len(bn), len(strategies) + len(bn) + len(regs)
+    runs = [clean(r) for r in rows[:n2]]
+    reg_rows = []
+    for r in rows[n2:n3]:
+        recipe = r["name"].rsplit("(", 1)[1].rstrip(")")
+        reg_rows.append({**clean(r), "strategy": r["name"], "recipe": recipe, "regulariser": r["name"].rsplit(" (", 1)[0]})
+    for r in rows[n3:n3 + len(stops)]:
+        reg_rows.append({**clean(r), "recipe": "careful", "regulariser": r["name"]})
+    cv_rows = [{"strategy": r["name"], "seed": r["seed"], "labels_per_class": r["labels_per_class"],
+                "cv_accuracy": r["cv_accuracy"], "cv_std": r["cv_std"], "folds": r["folds"]}
+               for r in rows[n3 + len(stops):]]
+    steps = {f"{labels}": spe[labels] * EPOCHS for labels in spe}
+    payload = {"smoke": False, "reference": True, "device": "cpu", "seeds": SEEDS, "target": TARGET,
+               "runs": runs + reg_rows, "cv_choice": cv_rows,
+               **provenance({"epochs": EPOCHS, "steps_per_epoch": spe, "steps": steps, "batch_size": 64})}
+    write_json(REFERENCE / "02_fine_tuning.json", payload)
+    return payload
 
 
 def provenance(budget: dict | None = None) -> dict:
@@ -257,7 +392,7 @@ def labels(runner: Runner) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["budgets", "augmentation", "labels"])
+    parser.add_argument("what", choices=["budgets", "augmentation", "labels", "finetuning"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=ROOT / ".datl_cache" / "reference_runs.jsonl")
     parser.add_argument("--start", type=int, default=100, help="the first budget of a curve (steps)")
@@ -272,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         budgets(runner, args.start, args.largest)
     elif args.what == "labels":
         labels(runner)
+    elif args.what == "finetuning":
+        finetuning(runner, 8, args.largest)
     else:
         names = ("scratch-10", "scratch-50", "scratch-all", "finetune-10", "finetune-50", "finetune-all")
         augmentation(runner, dict(zip(names, args.steps)) if args.steps else None)

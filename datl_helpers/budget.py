@@ -8,7 +8,9 @@ to ``2b``, and a family's budget is the largest of its configurations'. The fami
 few-label transfer by method and label count: to ``mnistm`` (``transfer-scratch-10``,
 ``transfer-scratch-50``, ``transfer-scratch-all`` and the same for ``finetune``), each measured
 without augmentation and with the heavy preset (the slowest to converge), and to ``mnist``
-without augmentation (``transfer-scratch-10-mnist``, ...); see :func:`transfer_steps`. The curves and the chosen budgets ship in
+without augmentation (``transfer-scratch-10-mnist``, ...); see :func:`transfer_steps`; and
+notebook 02's fine-tuning strategies at 10 labels/class and with all labels
+(``finetune-strategies-10``, ``finetune-strategies-all``, 10 epochs each; :func:`finetune_steps`). The curves and the chosen budgets ship in
 ``datl_helpers/reference_results/budget_curves.json``; the notebooks and the command line read
 their defaults from there (:func:`converged_steps`).
 """
@@ -114,6 +116,14 @@ def transfer_steps(method: str, labels_per_class=None, augmented: bool = True, t
     if steps is None:
         raise BudgetError(f"the budget curve of {name} has not converged; measure larger budgets")
     return int(steps)
+
+
+def finetune_steps(labels_per_class=10, path: Path | str = CURVES_FILE) -> int:
+    """The converged budget (steps in all, 10 epochs of batch 64) of notebook 02's fine-tuning
+    strategies at ``labels_per_class`` (10, or None / "all"): family ``finetune-strategies-10`` or
+    ``finetune-strategies-all``, whose budget covers every strategy."""
+    wanted = "all" if labels_per_class in (None, "all") else labels_per_class
+    return converged_steps(f"finetune-strategies-{wanted}", path)
 
 
 def curve_table(family: Mapping):

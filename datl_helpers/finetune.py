@@ -238,6 +238,32 @@ def run_strategy(
     return row, history
 
 
+def run_early_stopping(
+    target: Domain,
+    labels_per_class: int | None,
+    seed: int = 0,
+    config: FinetuneConfig | None = None,
+    fraction: float = 0.2,
+    patience: int = 3,
+    device: str | torch.device = "auto",
+) -> dict:
+    """Fine-tune ``config`` (default: layer-wise LRs) with early stopping: ``fraction`` of the
+    labelled images become a validation split, training stops after ``patience`` epochs without a
+    better validation accuracy and keeps the best epoch's weights. The test set is read once, at the end."""
+    config = config or STRATEGIES["layer-wise LRs"]
+    start = time.perf_counter()
+    x, y = few_labels(target, labels_per_class, seed)
+    tr, va = validation_split(y, fraction, seed)
+    train.seed_everything(seed)
+    model = build(config, target.num_classes)
+    history = fit_config(model, config, x[tr], y[tr], seed=seed, device=device, x_val=x[va], y_val=y[va],
+                         patience=patience, restore_best=True)
+    rep = metrics.report(target.y_test, train.predict(model, target.x_test, device=device), num_classes=target.num_classes)
+    return {"strategy": f"early stopping (val {fraction:.0%})", "seed": seed,
+            "labels_per_class": "all" if labels_per_class is None else labels_per_class, **metrics.summary(rep),
+            "seconds": round(time.perf_counter() - start, 2), "best_epoch": history.best_epoch}
+
+
 def paired_gain_table(rows: Sequence[dict], by: str = "recipe", baseline: str = "none", value: str = "accuracy"):
     """Per ``by`` group and regulariser: accuracy and the gain over ``baseline`` paired by seed.
 

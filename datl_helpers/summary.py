@@ -301,10 +301,6 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
         sweep = [r for r in payload.get("sweep_extra", [])
                  if r["method"] == "scratch" and str(r["labels_per_class"]) == str(labels_per_class)]
         f["aug_scratch_full_strength"] = _mean(r["target_accuracy"] for r in sweep) if sweep else math.nan
-        if {"grid", "sweep_extra", "over_augmentation", "domain_gap"} <= set(payload):  # a converged reference
-            for verdict in claims.verdicts("03", payload):
-                f[f"claim_{verdict.claim.name}"] = (
-                    verdict.text if verdict.holds else f"(not supported here: {verdict.text})")
         over = payload.get("over_augmentation", [])
         for method, short in (("scratch", "scratch"), ("finetune", "finetune")):
             for labels in (labels_per_class, 50):
@@ -360,6 +356,11 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
             f["select_oracle"], f["select_oracle_acc"] = oracle["candidate"], 100 * oracle["target_accuracy"]
             for name, row in picks.items():
                 f[f"select_{name}"], f[f"select_{name}_acc"] = row["candidate"], 100 * row["target_accuracy"]
+    for key, result in results.items():  # the headline claims, from the converged references
+        if result.payload.get("reference") and key in claims.CLAIMS:
+            for verdict in claims.verdicts(key, result.payload):
+                f[f"claim_{verdict.claim.name}"] = (
+                    verdict.text if verdict.holds else f"(not supported here: {verdict.text})")
     return f
 
 

@@ -41,7 +41,7 @@ def test_converged_budget_is_the_first_whose_doubling_moves_less_than_a_point():
 def test_shipped_budget_curves_justify_the_converged_budget():
     payload = budget.load_curves()
     assert set(payload["families"]) == {f"transfer-{m}-{k}{t}" for m in ("scratch", "finetune") for k in (10, 50, "all")
-                                        for t in ("", "-mnist")}
+                                        for t in ("", "-mnist")} | {"finetune-strategies-10", "finetune-strategies-all"}
     assert payload["versions"]["torch"]
     for name, family in payload["families"].items():
         _check_family(family, budget.converged_steps(name))
@@ -56,6 +56,8 @@ def test_shipped_budget_curves_justify_the_converged_budget():
         "transfer-scratch-all")
     for m in ("scratch", "finetune"):  # training without augmentation converges no later than with it
         assert budget.transfer_steps(m, 10, augmented=False) <= budget.transfer_steps(m, 10)
+    assert budget.finetune_steps(10) == budget.converged_steps("finetune-strategies-10")
+    assert budget.finetune_steps(None) == budget.finetune_steps("all") == budget.converged_steps("finetune-strategies-all")
     with pytest.raises(BudgetError, match="no budget curve for method"):
         budget.transfer_steps("linear-probe", 10)
     with pytest.raises(BudgetError, match="no budget curve"):
@@ -156,3 +158,16 @@ def test_every_claim_of_notebook_01_holds_on_the_converged_reference():
     assert counts == {"1", "5", "10", "50", "all"} and len(reference["seeds"]) >= 3
     for verdict in claims.verdicts("01", reference):
         assert verdict.holds, str(verdict)
+
+
+def test_every_claim_of_notebook_02_holds_on_the_converged_reference():
+    reference = _reference("02_fine_tuning.json")
+    assert reference["reference"] is True and len(reference["seeds"]) >= 3
+    for row in reference["runs"]:  # every run at its label count's converged budget, 10 epochs
+        assert row["steps"] == budget.finetune_steps(row["labels_per_class"]), row
+    assert {r["strategy"] for r in reference["cv_choice"]} == {"head only", "layer-wise LRs", "too-high LR"}
+    verdicts = claims.verdicts("02", reference)
+    assert len(verdicts) >= 6
+    for verdict in verdicts:
+        assert verdict.holds, str(verdict)
+        assert "{" not in verdict.text

@@ -116,3 +116,14 @@ def test_paired_gain_table_pairs_by_seed():
     assert table.loc[("r", "none"), "gain"] == "0.0 ± 0.0"
     assert table.loc[("r", "L2-SP"), "accuracy"] == "77.5 ± 6.4"
     assert table.loc[("r", "L2-SP"), "source_accuracy"] == "70.0 ± 0.0"
+
+
+def test_early_stopping_run_is_seeded_and_keeps_a_validated_epoch(domains):
+    import dataclasses
+
+    config = dataclasses.replace(finetune.STRATEGIES["layer-wise LRs"], epochs=4, steps_per_epoch=2)
+    first = finetune.run_early_stopping(domains["digits"], 5, seed=1, config=config, patience=1, device="cpu")
+    again = finetune.run_early_stopping(domains["digits"], 5, seed=1, config=config, patience=1, device="cpu")
+    assert first["accuracy"] == again["accuracy"] and first["best_epoch"] == again["best_epoch"]
+    assert 1 <= first["best_epoch"] <= 4 and first["strategy"] == "early stopping (val 20%)"
+    assert first["labels_per_class"] == 5 and 0.1 < first["accuracy"] <= 1
