@@ -158,14 +158,14 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from datl_helpers import budget, dann, data, train
+    from datl_helpers import adaptation, budget, dann, data, train
 
     budget.check_steps(args.steps)
     device = train.resolve_device(args.device)
     source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir)
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
     config = dann.DannConfig(steps=args.steps, lambda_max=args.lambda_max, fast=False if args.plain_path else None)
-    runs = run_seeds(args.seeds, lambda seed: dann.run_adaptation(
+    runs = run_seeds(args.seeds, lambda seed: adaptation.run_method(
         source, target, args.method, seed=seed, config=config, device=device))
     keys = ("target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds")
     mean, std = summarize_runs(runs, keys)
@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write config, per-seed runs, mean and std here")
     p.set_defaults(func=cmd_transfer)
 
-    from datl_helpers.dann import METHODS as ADAPT_METHODS
+    from datl_helpers.adaptation import METHODS as ADAPT_METHODS
     from datl_helpers.dann import DannConfig
 
     p = sub.add_parser("adapt", help="unsupervised domain adaptation (DANN and its baselines)")

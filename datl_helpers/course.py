@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from datl_helpers.errors import DatlError
+from datl_helpers.errors import DatlError, check_choice
 
 DEVICES = ("auto", "cpu", "cuda")
 PUBLIC_REPO = "datl-course/datl"  # owner/name on GitHub, for the Binder and Colab links (forks: change it here)
@@ -242,8 +242,7 @@ def run_notebooks(notebooks: list[Path], out_dir: Path, *, smoke: bool = False, 
     if any(out_dir.resolve() == p.parent.resolve() for p in notebooks):
         raise DatlError(f"--out {out_dir} is the notebooks folder: choose another folder, "
                         "the executed copies would overwrite the course notebooks")
-    if device not in DEVICES:
-        raise DatlError(f"unknown device {device!r}; choose from: {', '.join(DEVICES)}")
+    check_choice("device", device, DEVICES)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for notebook in notebooks:

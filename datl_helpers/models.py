@@ -74,8 +74,8 @@ class StagedNet(nn.Module):
 
     def features(self, x: torch.Tensor, stage: str | None = None) -> torch.Tensor:
         """Activations after ``stage`` (default: the last one), flattened to N x D."""
-        if stage is not None and stage not in self.stage_names:
-            raise ValueError(f"unknown stage {stage!r}; stages are {self.stage_names}")
+        if stage is not None:
+            check_choice("stage", stage, self.stage_names)
         x = self.normalize(x)
         for name, module in self.stages.named_children():
             x = module(x)
@@ -217,8 +217,7 @@ def torchvision_backbone(name: str, num_classes: int = 10, weights: str | None =
         "mobilenet_v3_small": (tvm.mobilenet_v3_small, tvm.MobileNet_V3_Small_Weights.IMAGENET1K_V1),
     }
     check_choice("torchvision backbone", name, sorted(builders))
-    if weights not in (None, "imagenet"):
-        raise ValueError(f"weights must be None or 'imagenet', got {weights!r}")
+    check_choice("weights", weights, (None, "imagenet"))
     build, imagenet = builders[name]
     try:
         net = build(weights=imagenet if weights else None)

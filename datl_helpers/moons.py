@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from datl_helpers.dann import DomainClassifier, dann_lambda
+from datl_helpers.errors import check_choice
 
 
 @dataclass
@@ -66,8 +67,7 @@ def train_moons(
     lr: float = 1e-2, seed: int = 0,
 ) -> MoonNet:
     """Full-batch training on all source labels (and, for ``dann``, all unlabelled target points)."""
-    if method not in ("source-only", "dann"):
-        raise ValueError(f"method must be 'source-only' or 'dann', got {method!r}")
+    check_choice("method", method, ("source-only", "dann"))
     torch.manual_seed(seed)
     model = MoonNet()
     disc = DomainClassifier(model.head.in_features, hidden=32)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from datl_helpers.data import Domain, to_float
+from datl_helpers.errors import check_choice
 
 
 def pixel_statistics(domain: Domain, max_images: int = 2000, seed: int = 0) -> dict[str, float]:
@@ -66,8 +67,7 @@ def embed_2d(vectors: np.ndarray, method: str = "tsne", seed: int = 0, perplexit
     v = np.asarray(vectors, dtype=np.float32)
     if method == "pca":
         return PCA(n_components=2, random_state=seed).fit_transform(v)
-    if method != "tsne":
-        raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
+    check_choice("method", method, ("pca", "tsne"))
     if v.shape[1] > 50 and len(v) > 50:
         v = PCA(n_components=50, random_state=seed).fit_transform(v)
     perplexity = min(perplexity, max(2.0, (len(v) - 1) / 3))

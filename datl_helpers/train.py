@@ -198,8 +198,7 @@ def fit(
     opt = make_optimizer(param_groups, optimizer, lr, weight_decay)
     steps_per_epoch = steps_per_epoch or max(1, len(y) // batch_size)
     total = epochs * steps_per_epoch
-    if schedule not in ("cosine", "constant"):
-        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    check_choice("schedule", schedule, ("cosine", "constant"))
     sched = cosine_schedule(opt, total, warmup_steps) if schedule == "cosine" else None
     batches = index_batches(len(y), batch_size, torch.Generator().manual_seed(seed), device=dev)
     history = History()

@@ -24,8 +24,7 @@ def browse(
 ) -> tuple[torch.Tensor, str]:
     """Images for the domain browser: ``count`` test images of ``digit`` (or of every class) in ``name``,
     and a title that says what they are."""
-    if name not in domains:
-        raise ValueError(f"unknown domain {name!r}; loaded domains are {sorted(domains)}")
+    check_choice("domain", name, sorted(domains))
     d = domains[name]
     if digit == ALL_CLASSES:
         mask = torch.ones_like(d.y_test, dtype=torch.bool)

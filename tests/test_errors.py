@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from datl_helpers import dann, errors, finetune, train, transfer
+from datl_helpers import adaptation, course, dann, errors, finetune, models, moons, shift, train, transfer, widgets
 
 
 def test_check_choice_returns_the_value_or_names_the_choices():
@@ -20,6 +22,15 @@ def test_check_choice_returns_the_value_or_names_the_choices():
     (lambda: finetune.run_strategy("head-only", None, 1), "strategy"),
     (lambda: train.make_optimizer([torch.zeros(1, requires_grad=True)], "adamx"), "optimizer"),
     (lambda: dann.train_dann(None, None, "dan"), "method"),
+    (lambda: adaptation.run_method(None, None, "coral"), "method"),
+    (lambda: models.DigitNet().features(torch.zeros(2, 3, 32, 32), stage="conv9"), "stage"),
+    (lambda: models.torchvision_backbone("resnet18", weights="imagenet21k"), "weights"),
+    (lambda: moons.train_moons(None, method="coral"), "method"),
+    (lambda: shift.embed_2d(torch.zeros(4, 3), method="umap"), "method"),
+    (lambda: train.fit(models.DigitNet(), torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.zeros(4, dtype=torch.long),
+                       schedule="linear", device="cpu"), "schedule"),
+    (lambda: widgets.browse({"mnist": None}, "svhn"), "domain"),
+    (lambda: course.run_notebooks([], Path("/tmp/datl-never-written"), device="tpu"), "device"),
 ])
 def test_call_sites_raise_choice_errors(call, what):
     with pytest.raises(errors.ChoiceError, match=f"unknown {what} .*; choose from "):

@@ -1,0 +1,84 @@
+"""Notebook 04: the simpler adaptation methods beside DANN. First: AdaBN.
+
+**AdaBN** (Li et al., "Revisiting Batch Normalization For Practical Domain Adaptation", 2016)
+trains nothing. A BatchNorm layer normalises with running statistics estimated on the training
+data; under a domain shift those statistics belong to the wrong domain. AdaBN takes a model trained
+on the source and re-estimates every BatchNorm layer's mean and variance on *unlabelled* target
+images; the learned weights stay as they are. At test time each domain is normalised with its own
+statistics.
+
+Which images the statistics see is the whole method, so the protocol is explicit here: the
+source-only baseline of :mod:`datl_helpers.dann` trains on mixed source + target batches, so its
+running statistics describe the mixture; AdaBN replaces them with the target's alone.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from datl_helpers import dann, train
+from datl_helpers.data import Domain, to_float
+from datl_helpers.errors import TooFewSamplesError, check_choice
+
+METHODS = (*dann.METHODS, "adabn")  # every method of `python -m datl_helpers adapt`
+
+
+def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every BatchNorm layer of ``model`` (1d and 2d)."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def adabn(model: nn.Module, x_target: torch.Tensor, batch_size: int = 256,
+          device: str | torch.device = "auto") -> nn.Module:
+    """Re-estimate every BatchNorm layer's running mean and variance on the unlabelled uint8 target
+    images ``x_target`` (AdaBN); weights are untouched. Returns ``model``, in eval mode.
+
+    The statistics are averaged over all target images, in chunks of at most ``batch_size`` of
+    equal size (``momentum=None`` makes BatchNorm average cumulatively), not an exponential average
+    that would favour the last batches. Only the
+    BatchNorm layers are in train mode while the images pass, so dropout stays off.
+    """
+    if len(x_target) < 2:
+        raise TooFewSamplesError(f"AdaBN needs at least 2 target images to estimate statistics, got {len(x_target)}")
+    dev = train.resolve_device(device)
+    model.to(dev).eval()
+    layers = batchnorm_layers(model)
+    momenta = [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    # chunks of (nearly) equal size: the cumulative average weighs every chunk the same, so the mean
+    # over chunks is then the mean over all images
+    chunks = max(1, min(-(-len(x_target) // batch_size), len(x_target) // 2))  # and at least 2 images each
+    for chunk in torch.tensor_split(x_target, chunks):
+        model(to_float(chunk.to(dev)))
+    for m, momentum in zip(layers, momenta):
+        m.momentum = momentum
+    return model.eval()
+
+
+def run_adabn(source: Domain, target: Domain, seed: int = 0, config=None,
+              device: str | torch.device = "auto") -> dict:
+    """Source-only training (:func:`datl_helpers.dann.train_dann`), then AdaBN on the target's
+    unlabelled training images; scored like every other adaptation method (the source test images
+    too are normalised with the target's statistics, so ``source_accuracy`` shows what that costs)."""
+    start = time.perf_counter()
+    model, disc, _ = dann.train_dann(source, target, "source-only", config, seed=seed, device=device)
+    adabn(model, target.x_train, device=device)
+    scores = dann.evaluate_adaptation(model, disc, source, target, device=device)
+    return {"seed": seed, **scores, "seconds": round(time.perf_counter() - start, 2)}
+
+
+def run_method(source: Domain, target: Domain, method: str, seed: int = 0, config=None,
+               device: str | torch.device = "auto") -> dict:
+    """One run of any adaptation ``method`` (:data:`METHODS`), in the result shape of
+    :func:`datl_helpers.dann.run_adaptation`."""
+    check_choice("method", method, METHODS)
+    if method == "adabn":
+        return run_adabn(source, target, seed=seed, config=config, device=device)
+    return dann.run_adaptation(source, target, method, seed=seed, config=config, device=device)

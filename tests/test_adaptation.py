@@ -1,0 +1,72 @@
+"""AdaBN: re-estimated BatchNorm statistics, checked against the statistics computed directly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from datl_helpers import adaptation, dann, models
+from datl_helpers.__main__ import main
+from datl_helpers.data import to_float
+from datl_helpers.errors import ChoiceError, TooFewSamplesError
+
+
+def _first_bn_input(model: models.StagedNet, x: torch.Tensor) -> torch.Tensor:
+    """What the first BatchNorm layer receives for images ``x``: normalise, convolve, pool."""
+    conv, pool = model.stages.conv1[0], model.stages.conv1[1]
+    with torch.no_grad():
+        return pool(conv(model.normalize(to_float(x))))
+
+
+def test_adabn_first_layer_statistics_are_the_target_images_own():
+    torch.manual_seed(0)
+    model = models.replace_head(models.load_pretrained(), 10, dropout=0.5)
+    x = torch.randint(0, 256, (300, 3, 32, 32), dtype=torch.uint8)
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    first = adaptation.batchnorm_layers(model)[0]
+    inputs = _first_bn_input(model, x)  # no BatchNorm before it, so AdaBN does not change it
+    adaptation.adabn(model, x, batch_size=128, device="cpu")
+    dims = [0, 2, 3]
+    assert torch.allclose(first.running_mean, inputs.mean(dims), atol=1e-4)
+    # BatchNorm keeps the unbiased variance of each batch; the cumulative average of three batches
+    # is close to, not exactly, the variance over all images
+    assert torch.allclose(first.running_var, inputs.var(dims), rtol=2e-2, atol=1e-4)
+    assert first.momentum == 0.1 and not model.training  # momentum restored, eval mode
+    for k, v in model.state_dict().items():  # no weight moved
+        if k in weights:
+            assert torch.equal(v, weights[k]), k
+    with torch.no_grad():  # dropout is off: the same images give the same logits
+        a, b = model(to_float(x[:8])), model(to_float(x[:8]))
+    assert torch.equal(a, b)
+
+
+def test_adabn_statistics_follow_the_domain(domains):
+    model = models.load_pretrained()
+    last = adaptation.batchnorm_layers(model)[-1]
+    adaptation.adabn(model, domains["mnist"].x_train[:512], device="cpu")
+    on_mnist = last.running_mean.clone()
+    adaptation.adabn(model, domains["mnistm"].x_train[:512], device="cpu")
+    assert not torch.allclose(on_mnist, last.running_mean, atol=1e-3)
+    with pytest.raises(TooFewSamplesError, match="at least 2"):
+        adaptation.adabn(model, domains["mnist"].x_train[:1], device="cpu")
+
+
+def test_run_method_dispatches_and_checks_the_name(domains):
+    config = dann.DannConfig(steps=3, batch_size=16, log_every=1)
+    row = adaptation.run_method(domains["mnist"], domains["mnistm"], "adabn", seed=0, config=config, device="cpu")
+    assert {"target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds"} <= set(row)
+    again = adaptation.run_method(domains["mnist"], domains["mnistm"], "adabn", seed=0, config=config, device="cpu")
+    assert row["target_accuracy"] == again["target_accuracy"]  # seeded
+    with pytest.raises(ChoiceError, match="choose from source-only, dann, target-oracle, adabn"):
+        adaptation.run_method(domains["mnist"], domains["mnistm"], "coral?", config=config, device="cpu")
+
+
+def test_adapt_command_runs_adabn(tmp_path, capsys):
+    out = tmp_path / "adabn.json"
+    assert main(["adapt", "--source", "mnist", "--target", "mnistm", "--method", "adabn", "--steps", "3",
+                 "--seeds", "0", "--device", "cpu", "--json", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["config"]["method"] == "adabn" and len(payload["runs"]) == 1
+    assert "adabn mnist -> mnistm" in capsys.readouterr().out
