@@ -259,8 +259,6 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
                         ("layer-wise LRs", "layerwise"), ("too-high LR", "toohigh")):
         f[short] = lookup(rows, "02", name, k)
         f[f"{short}_all"] = lookup(rows, "02", name, "all/class")
-    f["bn_eval"] = lookup(rows, "02", "BatchNorm eval mode", k)
-    f["bn_train"] = lookup(rows, "02", "BatchNorm train mode", k)
     runs02 = results["02"].payload.get("runs", []) if "02" in results else []
     for name, short in (("head only", "head"), ("layer-wise LRs", "layerwise"), ("too-high LR", "toohigh")):
         for labels, suffix in ((str(labels_per_class), ""), ("all", "_all")):
@@ -312,6 +310,9 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
                     pass  # not measured in these results: reads 'n/a'
     if "04" in results:
         payload = results["04"].payload
+        steps = payload.get("config", {}).get("steps", "?")
+        f["da_budget"] = ("trained to convergence" if payload.get("reference") else
+                          f"{steps} steps per run, not yet shown to be converged (see the README's budget policy)")
         runs = [r for r in payload.get("runs", []) if r["pair"] == "mnist -> mnistm"]
         for method, short in (("source-only", "so"), ("dann", "dann"), ("target-oracle", "oracle")):
             f[f"da_{short}"] = _mean(r["target_accuracy"] for r in runs if r["method"] == method)
