@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -168,15 +169,21 @@ def to_fast_layout(model: nn.Module, fast: bool) -> nn.Module:
     return model.to(memory_format=torch.channels_last) if fast else model
 
 
+Align = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (source features, target features) -> loss
+
+
 def dann_step(
     model: models.StagedNet, disc: DomainClassifier, opt: torch.optim.Optimizer, batch: torch.Tensor,
     labels: torch.Tensor, n_source: int, target_labels: bool = False, fast: bool = True,
+    align: Align | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """One training step on a float batch holding ``n_source`` source images, then the target images.
 
     ``labels`` belong to the source images, or to the target images when ``target_labels``
-    (the oracle). Returns the losses and logits as tensors, without waiting for the device.
-    On the fast path the model must be in channels_last layout (:func:`to_fast_layout`).
+    (the oracle). ``align``, when given, adds a loss that pulls the source and target features
+    together without an adversary (Deep CORAL, :mod:`datl_helpers.adaptation`). Returns the losses
+    and logits as tensors, without waiting for the device. On the fast path the model must be in
+    channels_last layout (:func:`to_fast_layout`).
     """
     dev = batch.device
     if fast:  # the model was converted once with to_fast_layout
@@ -191,8 +198,11 @@ def dann_step(
     domain_loss = F.binary_cross_entropy_with_logits(dom_logits, dom_target)
     # With lambda = 0 (source-only, target-oracle) the reversal layer passes no gradient to the
     # features: the domain classifier still learns, and measures how separable the domains are.
+    loss = label_loss + domain_loss
+    if align is not None:
+        loss = loss + align(feats[:n_source].float(), feats[n_source:].float())
     opt.zero_grad(set_to_none=True)
-    (label_loss + domain_loss).backward()
+    loss.backward()
     opt.step()
     return label_loss.detach(), domain_loss.detach(), logits.detach(), dom_logits.detach(), dom_target
 
@@ -218,10 +228,12 @@ def train_dann(
     config: DannConfig | None = None,
     seed: int = 0,
     device: str | torch.device = "auto",
+    align: Align | None = None,
 ) -> tuple[models.StagedNet, DomainClassifier, train.History]:
     """Train ``method`` (``source-only``, ``dann`` or ``target-oracle``) from ``source`` to ``target``.
 
-    Target labels are used only by ``target-oracle``. The history records, every ``log_every``
+    Target labels are used only by ``target-oracle``. ``align`` adds a feature-alignment loss to
+    every step (:func:`dann_step`); ``source-only`` with Deep CORAL's loss is Deep CORAL. The history records, every ``log_every``
     steps: label loss, domain loss, domain-classifier accuracy on the step's batch, lambda and lr.
     """
     check_choice("method", method, METHODS)
@@ -256,7 +268,7 @@ def train_dann(
         i_s, i_t = next(src_batches), next(tgt_batches)
         batch = to_float(torch.cat([xs[i_s], xt[i_t]]))
         labels = yt[i_t] if method == "target-oracle" else ys[i_s]
-        out = dann_step(model, disc, opt, batch, labels, len(i_s), method == "target-oracle", fast)
+        out = dann_step(model, disc, opt, batch, labels, len(i_s), method == "target-oracle", fast, align)
         # Reading a number from the GPU waits for it: only every log_every steps.
         if step % config.log_every == 0 or step == config.steps - 1:
             label_loss, domain_loss, logits, dom_logits, dom_target = out

@@ -59,7 +59,7 @@ def test_run_method_dispatches_and_checks_the_name(domains):
     assert {"target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds"} <= set(row)
     again = adaptation.run_method(domains["mnist"], domains["mnistm"], "adabn", seed=0, config=config, device="cpu")
     assert row["target_accuracy"] == again["target_accuracy"]  # seeded
-    with pytest.raises(ChoiceError, match="choose from source-only, dann, target-oracle, adabn"):
+    with pytest.raises(ChoiceError, match="choose from source-only, dann, target-oracle, adabn, coral"):
         adaptation.run_method(domains["mnist"], domains["mnistm"], "coral?", config=config, device="cpu")
 
 
@@ -70,3 +70,35 @@ def test_adapt_command_runs_adabn(tmp_path, capsys):
     payload = json.loads(out.read_text())
     assert payload["config"]["method"] == "adabn" and len(payload["runs"]) == 1
     assert "adabn mnist -> mnistm" in capsys.readouterr().out
+
+
+def test_coral_loss_matches_numpy_covariances():
+    import numpy as np
+
+    g = torch.Generator().manual_seed(0)
+    fs, ft = torch.randn(64, 5, generator=g), 2 * torch.randn(48, 5, generator=g) + 1
+    expected = ((np.cov(fs.numpy(), rowvar=False) - np.cov(ft.numpy(), rowvar=False)) ** 2).sum() / (4 * 5 * 5)
+    assert adaptation.coral_loss(fs, ft).item() == pytest.approx(expected, rel=1e-5)
+    assert adaptation.coral_loss(fs, fs + 3.0).item() == pytest.approx(0.0, abs=1e-6)  # a shift of the mean is not seen
+    fs.requires_grad_(True)
+    adaptation.coral_loss(fs, ft).backward()
+    assert fs.grad is not None and fs.grad.abs().sum() > 0
+
+
+def test_coral_training_shrinks_the_covariance_gap(domains):
+    from datl_helpers.features import extract_features
+
+    config = dann.DannConfig(steps=30, batch_size=32, log_every=10)
+    src, tgt = domains["mnist"], domains["mnistm"]
+
+    def gap(model):
+        fs = extract_features(model, src.x_test[:300], device="cpu")
+        ft = extract_features(model, tgt.x_test[:300], device="cpu")
+        return adaptation.coral_loss(fs, ft).item()
+
+    plain, _, _ = dann.train_dann(src, tgt, "source-only", config, seed=0, device="cpu")
+    aligned, _, _ = dann.train_dann(src, tgt, "source-only", config, seed=0, device="cpu",
+                                    align=lambda fs, ft: 100.0 * adaptation.coral_loss(fs, ft))
+    assert gap(aligned) < gap(plain)
+    row = adaptation.run_method(src, tgt, "coral", seed=0, config=dann.DannConfig(steps=3, batch_size=16), device="cpu")
+    assert 0 <= row["target_accuracy"] <= 1 and row["seed"] == 0

@@ -22,7 +22,7 @@ def test_check_choice_returns_the_value_or_names_the_choices():
     (lambda: finetune.run_strategy("head-only", None, 1), "strategy"),
     (lambda: train.make_optimizer([torch.zeros(1, requires_grad=True)], "adamx"), "optimizer"),
     (lambda: dann.train_dann(None, None, "dan"), "method"),
-    (lambda: adaptation.run_method(None, None, "coral"), "method"),
+    (lambda: adaptation.run_method(None, None, "mmd"), "method"),
     (lambda: models.DigitNet().features(torch.zeros(2, 3, 32, 32), stage="conv9"), "stage"),
     (lambda: models.torchvision_backbone("resnet18", weights="imagenet21k"), "weights"),
     (lambda: moons.train_moons(None, method="coral"), "method"),
