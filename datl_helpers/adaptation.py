@@ -4,8 +4,8 @@
 trains nothing. A BatchNorm layer normalises with running statistics estimated on the training
 data; under a domain shift those statistics belong to the wrong domain. AdaBN takes a model trained
 on the source and re-estimates every BatchNorm layer's mean and variance on *unlabelled* target
-images; the learned weights stay as they are. At test time each domain is normalised with its own
-statistics.
+images; the learned weights stay as they are. At test time the target is normalised with its own
+statistics (here the source test images too, so the source score shows what the swap costs there).
 
 **Deep CORAL** (Sun & Saenko, "Deep CORAL: Correlation Alignment for Deep Domain Adaptation",
 2016) trains like source-only and adds one loss: the distance between the covariance matrices of
