@@ -122,7 +122,7 @@ class Runner:
                     score = row.get("target_accuracy", row.get("accuracy", row.get("cv_accuracy")))
                     print(f"  [{i}/{len(todo)} {time.perf_counter() - start:.0f} s] {what} {row['labels_per_class']}"
                           f"/class {row['steps']} steps seed {row['seed']}: {100 * score:.1f} %", flush=True)
-        return [self.done[job_key(j)] if j.get("kind") in FINETUNE_KINDS else
+        return [{**self.done[job_key(j)], **j} if j.get("kind") in FINETUNE_KINDS else
                 {k: v for k, v in self.done[job_key(j)].items() if k != "kinds_name"} | {"kinds": j["kinds_name"],
                 "augment": j["augment"]} for j in jobs]
 
@@ -222,29 +222,23 @@ def finetuning(runner: Runner, start: int, largest: int) -> dict:
                   for labels in (10, "all") for s in finetune.STRATEGIES for seed in SEEDS]
     bn = [finetune_job("strategy", "last stage", 10, spe[10], seed, name=f"BatchNorm {mode} mode",
                        changes={"bn_frozen": mode}, source=False) for mode in ("eval", "train") for seed in SEEDS]
-    regs = [finetune_job("strategy", strategy, 10, spe[10], seed, name=f"{reg} ({recipe})", changes=change)
+    regs = [dict(finetune_job("strategy", strategy, 10, spe[10], seed, name=f"{reg} ({recipe})", changes=change),
+                 recipe=recipe, regulariser=reg)
             for recipe, strategy in RECIPES.items() for reg, change in REGULARISERS.items() for seed in SEEDS]
-    stops = [finetune_job("early-stopping", "layer-wise LRs", 10, spe[10], seed, name="early stopping (val 20%)",
-                          source=False) for seed in SEEDS]
+    stops = [dict(finetune_job("early-stopping", "layer-wise LRs", 10, spe[10], seed, name="early stopping (val 20%)",
+                               source=False), recipe="careful", regulariser="early stopping (val 20%)")
+             for seed in SEEDS]
     cvs = [finetune_job("cv", s, 10, spe[10], seed, source=False) for s in CV_CANDIDATES for seed in SEEDS]
-    rows = runner.run(strategies + bn + regs + stops + cvs)
-    keep = ("strategy", "seed", "labels_per_class", "accuracy", "precision_macro", "recall_macro", "f1_macro",
-            "seconds", "source_accuracy", "steps", "best_epoch")
-    clean = lambda r: {k: r[k] for k in keep if k in r} | {"strategy": r["name"]}  # noqa: E731
-    n1, n2, n3 = len(strategies), len(strategies) + len(bn), len(strategies) + len(bn) + len(regs)
-    runs = [clean(r) for r in rows[:n2]]
-    reg_rows = []
-    for r in rows[n2:n3]:
-        recipe = r["name"].rsplit("(", 1)[1].rstrip(")")
-        reg_rows.append({**clean(r), "strategy": r["name"], "recipe": recipe, "regulariser": r["name"].rsplit(" (", 1)[0]})
-    for r in rows[n3:n3 + len(stops)]:
-        reg_rows.append({**clean(r), "recipe": "careful", "regulariser": r["name"]})
+    rows = runner.run(strategies + bn + regs + stops + cvs)  # each row carries its job's fields
+    keep = ("seed", "labels_per_class", "accuracy", "precision_macro", "recall_macro", "f1_macro",
+            "seconds", "source_accuracy", "steps", "best_epoch", "recipe", "regulariser")
+    runs = [{"strategy": r["name"], **{k: r[k] for k in keep if k in r}} for r in rows if r["kind"] != "cv"]
     cv_rows = [{"strategy": r["name"], "seed": r["seed"], "labels_per_class": r["labels_per_class"],
                 "cv_accuracy": r["cv_accuracy"], "cv_std": r["cv_std"], "folds": r["folds"]}
-               for r in rows[n3 + len(stops):]]
+               for r in rows if r["kind"] == "cv"]
     steps = {f"{labels}": spe[labels] * EPOCHS for labels in spe}
     payload = {"smoke": False, "reference": True, "device": "cpu", "seeds": SEEDS, "target": TARGET,
-               "runs": runs + reg_rows, "cv_choice": cv_rows,
+               "runs": runs, "cv_choice": cv_rows,
                **provenance({"epochs": EPOCHS, "steps_per_epoch": spe, "steps": steps, "batch_size": 64})}
     write_json(REFERENCE / "02_fine_tuning.json", payload)
     return payload
