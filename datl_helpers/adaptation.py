@@ -29,8 +29,9 @@ from datl_helpers.data import Domain, to_float
 from datl_helpers.errors import TooFewSamplesError, check_choice
 
 METHODS = (*dann.METHODS, "adabn", "coral")  # every method of `python -m datl_helpers adapt`
-CORAL_WEIGHT = 1.0  # Sun & Saenko: weigh the two losses to be of one size; after source-only training on mnist -> mnistm
-# (600 steps, seed 0) the CORAL loss is about 0.04 and the label loss about 0.01 (no target labels used)
+# Sun & Saenko weigh the two losses to be of one size: after source-only training on mnist -> mnistm
+# (600 steps, seed 0) the CORAL loss is about 0.04 and the label loss about 0.01 (no target labels used).
+CORAL_WEIGHT = 1.0
 
 
 def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

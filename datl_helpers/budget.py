@@ -10,9 +10,9 @@ few-label transfer by method and label count: to ``mnistm`` (``transfer-scratch-
 without augmentation and with the heavy preset (the slowest to converge), and to ``mnist``
 without augmentation (``transfer-scratch-10-mnist``, ...); see :func:`transfer_steps`; and
 notebook 02's fine-tuning strategies at 10 labels/class and with all labels
-(``finetune-strategies-10``, ``finetune-strategies-all``, 10 epochs each; :func:`finetune_steps`). The curves and the chosen budgets ship in
-``datl_helpers/reference_results/budget_curves.json``; the notebooks and the command line read
-their defaults from there (:func:`converged_steps`).
+(``finetune-strategies-10``, ``finetune-strategies-all``, 10 epochs each; :func:`finetune_steps`).
+The curves and the chosen budgets ship in ``datl_helpers/reference_results/budget_curves.json``;
+the notebooks and the command line read their defaults from there (:func:`converged_steps`).
 """
 
 from __future__ import annotations

@@ -233,8 +233,9 @@ def train_dann(
     """Train ``method`` (``source-only``, ``dann`` or ``target-oracle``) from ``source`` to ``target``.
 
     Target labels are used only by ``target-oracle``. ``align`` adds a feature-alignment loss to
-    every step (:func:`dann_step`); ``source-only`` with Deep CORAL's loss is Deep CORAL. The history records, every ``log_every``
-    steps: label loss, domain loss, domain-classifier accuracy on the step's batch, lambda and lr.
+    every step (:func:`dann_step`); ``source-only`` with Deep CORAL's loss is Deep CORAL. The
+    history records, every ``log_every`` steps: label loss, domain loss, domain-classifier accuracy
+    on the step's batch, lambda and lr.
     """
     check_choice("method", method, METHODS)
     if source.num_classes != target.num_classes:
