@@ -22,44 +22,7 @@ from pathlib import Path
 import torch
 
 from datl_helpers import __version__, data, models, train
-
-
-def recolour(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Per-image colour augmentation on a float batch: random inversion and channel order.
-
-    Digits are digits whatever their colours; this makes the backbone care about shape only.
-    """
-    n = len(x)
-    invert = (torch.rand(n, 1, 1, 1, generator=generator) < 0.3).to(x.device)
-    x = torch.where(invert, 1 - x, x)
-    perms = torch.stack([torch.randperm(3, generator=generator) for _ in range(n)]).to(x.device)
-    return torch.gather(x, 1, perms.view(n, 3, 1, 1).expand_as(x))
-
-
-def colour_texture(n: int, size: int, generator: torch.Generator) -> torch.Tensor:
-    """Random smooth colour fields (sums of upsampled noise at 4 scales), values in [0, 1].
-
-    Procedural: no photographs are involved, so the target domains stay unseen.
-    """
-    field = torch.zeros(n, 3, size, size)
-    for cells, weight in ((2, 1.0), (4, 0.7), (8, 0.5), (16, 0.35)):
-        noise = torch.rand(n, 3, cells, cells, generator=generator)
-        field += weight * torch.nn.functional.interpolate(noise, size=size, mode="bilinear", align_corners=False)
-    lo = field.amin(dim=(1, 2, 3), keepdim=True)
-    hi = field.amax(dim=(1, 2, 3), keepdim=True)
-    return (field - lo) / (hi - lo + 1e-6)
-
-
-def texture_blend(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
-    """With probability ``p`` per image, replace it by |image - random colour field|.
-
-    The absolute difference keeps the digit's edges while every colour and texture changes, so
-    the backbone learns that shape, not colour, is the label.
-    """
-    n = len(x)
-    field = colour_texture(n, x.shape[-1], generator).to(x.device)
-    use = (torch.rand(n, 1, 1, 1, generator=generator) < p).to(x.device)
-    return torch.where(use, (x - field).abs(), x)
+from datl_helpers.recolour import pretraining_augment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         weight_decay=args.weight_decay,
         warmup_steps=200,
         label_smoothing=0.1,
-        transform=lambda xb: texture_blend(recolour(xb, g), g, args.texture_p),
+        transform=lambda xb: pretraining_augment(xb, g, args.texture_p),
         x_val=syn.x_test,
         y_val=syn.y_test,
         on_epoch_end=lambda e, m, r: print(
