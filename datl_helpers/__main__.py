@@ -4,7 +4,7 @@
     prepare  [--domains ...] [--download]    build and cache the offline domains (and fetch online ones)
     transfer --target T --labels-per-class K --method scratch|linear-probe|finetune [--seeds ...]
              [--augment none|light|medium|heavy] [--augment-strength X]
-    adapt    --source S --target T --method source-only|dann|target-oracle [--steps N] [--seeds ...]
+    adapt    --source S --target T --method source-only|dann|target-oracle|adabn|coral|entropy [--steps N] [--seeds ...]
     bench    [--device auto] [--batch-size 256] [--workers 0 4]   images/s of the DANN step, ours vs DataLoader
     run-notebooks --out DIR [--smoke] [--device auto|cpu|cuda] [--notebooks NAME ...]
              execute every course notebook, export .ipynb and .html, report time and peak memory
@@ -160,11 +160,13 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 def cmd_adapt(args: argparse.Namespace) -> int:
     from datl_helpers import adaptation, budget, dann, data, train
 
-    budget.check_steps(args.steps)
+    steps = budget.adapt_steps(args.method) if args.steps is None else budget.check_steps(args.steps)
     device = train.resolve_device(args.device)
     source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir)
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
-    config = dann.DannConfig(steps=args.steps, lambda_max=args.lambda_max, fast=False if args.plain_path else None)
+    config = dann.DannConfig(steps=steps, lambda_max=args.lambda_max, head=args.head,
+                             feature_lr_scale=args.feature_lr_scale, augment=args.augment,
+                             fast=False if args.plain_path else None)
     runs = run_seeds(args.seeds, lambda seed: adaptation.run_method(
         source, target, args.method, seed=seed, config=config, device=device))
     keys = ("target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds")
@@ -304,8 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, help="labelled source: domain name, npz:PATH or folder:PATH")
     p.add_argument("--target", required=True, help="unlabelled target: domain name, npz:PATH or folder:PATH")
     p.add_argument("--method", choices=ADAPT_METHODS, default="dann")
-    p.add_argument("--steps", type=int, default=DannConfig.steps)
+    p.add_argument("--steps", type=int, default=None, help="default: the method's converged budget")
     p.add_argument("--lambda-max", type=float, default=DannConfig.lambda_max)
+    p.add_argument("--head", choices=("own", "new"), default=DannConfig.head,
+                   help="own: keep the backbone's 10-class head; new: a fresh head")
+    p.add_argument("--feature-lr-scale", type=float, default=DannConfig.feature_lr_scale,
+                   help="the feature extractor's learning rate as a share of the head's")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=DannConfig.augment,
+                   help="the backbone's own colour augmentation on every batch")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--device", default="auto")
     p.add_argument("--json", type=Path, help="also write config, per-seed runs, mean and std here")

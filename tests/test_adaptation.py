@@ -98,7 +98,28 @@ def test_coral_training_shrinks_the_covariance_gap(domains):
 
     plain, _, _ = dann.train_dann(src, tgt, "source-only", config, seed=0, device="cpu")
     aligned, _, _ = dann.train_dann(src, tgt, "source-only", config, seed=0, device="cpu",
-                                    align=lambda fs, ft: 100.0 * adaptation.coral_loss(fs, ft))
+                                    extra_loss=lambda f, _, n: 100.0 * adaptation.coral_loss(f[:n], f[n:]))
     assert gap(aligned) < gap(plain)
     row = adaptation.run_method(src, tgt, "coral", seed=0, config=dann.DannConfig(steps=3, batch_size=16), device="cpu")
+    assert 0 <= row["target_accuracy"] <= 1 and row["seed"] == 0
+
+
+def test_entropy_loss_is_zero_when_confident_and_log_k_when_uniform():
+    assert adaptation.entropy_loss(torch.tensor([[100.0, 0.0, 0.0]])).item() == pytest.approx(0.0, abs=1e-6)
+    assert adaptation.entropy_loss(torch.zeros(4, 10)).item() == pytest.approx(torch.log(torch.tensor(10.0)).item())
+    probs = torch.tensor([[0.7, 0.2, 0.1]])  # against scipy's entropy of the same distribution
+    from scipy.stats import entropy
+
+    assert adaptation.entropy_loss(probs.log()).item() == pytest.approx(entropy(probs[0].numpy()), rel=1e-6)
+
+
+def test_entropy_training_makes_target_predictions_confident(domains):
+    config = dann.DannConfig(steps=30, batch_size=32, log_every=10)
+    src, tgt = domains["mnist"], domains["mnistm"]
+    plain, _, _ = dann.train_dann(src, tgt, "source-only", config, seed=0, device="cpu")
+    sharp, _, _ = dann.train_dann(src, tgt, "source-only", config, seed=0, device="cpu",
+                                  extra_loss=lambda _, logits, n: 1.0 * adaptation.entropy_loss(logits[n:]))
+    x = tgt.x_test[:300]
+    assert dann.prediction_entropy(sharp, x, device="cpu") < dann.prediction_entropy(plain, x, device="cpu")
+    row = adaptation.run_method(src, tgt, "entropy", seed=0, config=dann.DannConfig(steps=3, batch_size=16), device="cpu")
     assert 0 <= row["target_accuracy"] <= 1 and row["seed"] == 0

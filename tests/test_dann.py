@@ -73,6 +73,37 @@ def test_run_adaptation_and_reproducibility(domains):
     assert a["target_accuracy"] == b["target_accuracy"] and a["domain_accuracy"] == b["domain_accuracy"]
 
 
+def test_protocol_keeps_the_backbone_head_and_scales_the_feature_lr():
+    from datl_helpers import models
+
+    backbone = models.load_pretrained()
+    config = dann.DannConfig(head="own", feature_lr_scale=0.1, lr=1e-3)
+    model, disc, opt = dann.build_networks(10, config, torch.device("cpu"), fast=False)
+    assert torch.equal(model.head.weight, backbone.head.weight)  # the backbone's own 10-class head
+    fresh, _, _ = dann.build_networks(10, dann.DannConfig(head="new"), torch.device("cpu"), fast=False)
+    assert not torch.equal(fresh.head.weight, backbone.head.weight)
+    five, _, _ = dann.build_networks(5, config, torch.device("cpu"), fast=False)  # other classes: a new head
+    assert five.head.out_features == 5
+    features, rest = opt.param_groups
+    assert features["lr"] == pytest.approx(1e-4) and rest["lr"] == pytest.approx(1e-3)
+    assert {id(p) for p in rest["params"]} == {id(p) for p in [*model.head.parameters(), *disc.parameters()]}
+    assert len(features["params"]) + len(list(model.head.parameters())) == len(list(model.parameters()))
+
+
+def test_protocol_lr_schedule_keeps_the_ratio_and_augment_is_seeded(domains):
+    config = dann.DannConfig(steps=12, batch_size=16, log_every=4, head="own", feature_lr_scale=0.1, augment=True)
+    a = dann.run_adaptation(domains["mnist"], domains["mnistm"], "dann", seed=1, config=config, device="cpu")
+    b = dann.run_adaptation(domains["mnist"], domains["mnistm"], "dann", seed=1, config=config, device="cpu")
+    assert a["target_accuracy"] == b["target_accuracy"]
+    plain = dann.DannConfig(steps=12, batch_size=16, log_every=4, head="own", feature_lr_scale=0.1)
+    c = dann.run_adaptation(domains["mnist"], domains["mnistm"], "dann", seed=1, config=plain, device="cpu")
+    assert (a["target_accuracy"], a["domain_accuracy"]) != (c["target_accuracy"], c["domain_accuracy"])
+    _, _, history = dann.train_dann(domains["mnist"], domains["mnistm"], "dann", config, seed=1, device="cpu")
+    assert history["lr"][0] == pytest.approx(config.lr)  # the head's group; the features' is a tenth of it
+    with pytest.raises(ValueError, match="own, new"):
+        dann.train_dann(domains["mnist"], domains["mnistm"], "dann", dann.DannConfig(head="old"))
+
+
 def test_bad_input(domains):
     with pytest.raises(ValueError, match="source-only, dann, target-oracle"):
         dann.train_dann(domains["mnist"], domains["mnistm"], "adda")
