@@ -5,7 +5,7 @@ library's own answer, and explains a wrong one in a sentence ("the head is froze
 instead of a traceback. An unanswered exercise (still ``raise NotImplementedError``) says so.
 
     from datl_helpers import check
-    check.freeze_backbone(freeze_backbone)      # shows ✅ ... or ❌ ...
+    check.mlp_probe(make_mlp_probe)             # shows ✅ ... or ❌ ...
 """
 
 from __future__ import annotations
@@ -116,19 +116,33 @@ def to_model_input(answer: Callable) -> str:
     return "N x 3 x 32 x 32 float32 in [0, 1], RGB: exactly what the backbone saw in pretraining."
 
 
-@_exercise("1.2 freeze the backbone")
-def freeze_backbone(answer: Callable) -> str:
+@_exercise("1.2 a probe with a hidden layer")
+def mlp_probe(answer: Callable) -> str:
     model = _fresh_model()
-    returned = answer(model)
+    returned = answer(model, 10, 64)
     model = returned if isinstance(returned, nn.Module) else model
     for name, stage in model.stages.named_children():
         if any(p.requires_grad for p in stage.parameters()):
-            raise NotYet(f"stage {name!r} still has trainable parameters: set requires_grad_(False) "
-                         "on every parameter of model.stages")
+            raise NotYet(f"stage {name!r} still has trainable parameters: freeze model.stages as the notebook "
+                         "did (requires_grad_(False) on every parameter)")
+    linears = [m for m in model.head.modules() if isinstance(m, nn.Linear)]
+    if len(linears) != 2:
+        raise NotYet(f"the head has {len(linears)} linear layer(s); a probe with a hidden layer has two: "
+                     "nn.Sequential(nn.Linear(feature_dim, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))")
+    first, last = linears
+    if (first.in_features, first.out_features, last.in_features, last.out_features) != (model.feature_dim, 64, 64, 10):
+        raise NotYet(f"the layers map {first.in_features} -> {first.out_features} -> {last.in_features} -> "
+                     f"{last.out_features}; expected feature_dim ({model.feature_dim}) -> hidden (64) -> classes (10)")
+    if not any(isinstance(m, (nn.ReLU, nn.GELU, nn.Tanh, nn.SiLU)) for m in model.head.modules()):
+        raise NotYet("two linear layers with nothing between them are one linear layer: put a ReLU between them")
     if not all(p.requires_grad for p in model.head.parameters()):
-        raise NotYet("the head is frozen too: it is the one part of a linear probe that must train")
+        raise NotYet("the new head is frozen: it is the one part of a probe that must train")
+    out = model(torch.rand(4, 3, 32, 32))
+    if tuple(out.shape) != (4, 10):
+        raise NotYet(f"the model returns {tuple(out.shape)} for 4 images; expected (4, 10)")
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return f"only the head trains: {trainable:,} of {sum(p.numel() for p in model.parameters()):,} parameters."
+    return (f"a frozen backbone under a two-layer head: {trainable:,} trainable parameters "
+            f"(the linear probe had {model.feature_dim * 10 + 10:,}).")
 
 
 @_exercise("1.3 extract features for a probe")
@@ -428,7 +442,7 @@ def proxy_a_distance(answer: Callable) -> str:
 
 
 EXERCISES: dict[str, list[Callable[..., Feedback]]] = {
-    "01": [to_model_input, freeze_backbone, extract_features],
+    "01": [to_model_input, mlp_probe, extract_features],
     "02": [freeze_first, layerwise_groups, l2sp_penalty],
     "03": [colour_pipeline, paired_gain, hurts_from],
     "04": [grad_reverse, dann_lambda, proxy_a_distance],

@@ -79,7 +79,8 @@ def train_linear_head(
     device: str | torch.device = "auto",
     **fit_kwargs,
 ) -> train.History:
-    """Replace the head, freeze every stage (eval mode too) and train only the new linear head."""
+    """Replace the head, freeze every stage (eval mode too) and train only the new linear head
+    (taught in notebook 01 §1, written out as ``make_linear_probe`` and ``probe_step``)."""
     models.replace_head(backbone, num_classes)
     models.freeze_stages(backbone, len(backbone.stage_names))
     keep_frozen_stages_in_eval = lambda epoch, model: model.stages.eval()  # noqa: E731

@@ -146,6 +146,23 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def train_step(
+    model: nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor, label_smoothing: float = 0.0,
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One supervised step on a float batch: cross-entropy (plus ``penalty(model)``), backward,
+    optimizer step. Returns the loss and the logits, detached, without waiting for the device.
+    Taught in notebook 01 §1 (``probe_step``; a test checks the two agree)."""
+    logits = model(xb)
+    loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
+    if penalty is not None:
+        loss = loss + penalty(model)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach(), logits.detach()
+
+
 def fit(
     model: nn.Module,
     x: torch.Tensor,
@@ -216,13 +233,7 @@ def fit(
         for _ in range(steps_per_epoch):
             idx = next(batches)
             xb, yb = _batch(x_dev, idx, transform), y_dev[idx]
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
-            if penalty is not None:
-                loss = loss + penalty(model)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss, logits = train_step(model, opt, xb, yb, label_smoothing, penalty)
             if sched is not None:
                 sched.step()
             loss_sum += loss.detach() * len(idx)

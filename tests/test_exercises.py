@@ -112,12 +112,21 @@ def test_preprocessing_mistakes_are_explained():
 
 
 def test_freezing_mistakes_are_explained():
-    def freeze_all(model):
+    def frozen_head(model, num_classes, hidden):
+        model.head = torch.nn.Sequential(torch.nn.Linear(model.feature_dim, hidden), torch.nn.ReLU(),
+                                         torch.nn.Linear(hidden, num_classes))
         for p in model.parameters():
             p.requires_grad_(False)
 
-    assert "head is frozen" in check.freeze_backbone(freeze_all).message
-    assert "still has trainable" in check.freeze_backbone(lambda m: m).message
+    def no_relu(model, num_classes, hidden):
+        frozen_head(model, num_classes, hidden)
+        model.head = torch.nn.Sequential(model.head[0], model.head[2])
+        for p in model.head.parameters():
+            p.requires_grad_(True)
+
+    assert "still has trainable" in check.mlp_probe(lambda m, k, h: m).message
+    assert "head is frozen" in check.mlp_probe(frozen_head).message
+    assert "put a ReLU" in check.mlp_probe(no_relu).message
 
     def no_bn(model, k):
         for i, stage in enumerate(model.stages.children()):

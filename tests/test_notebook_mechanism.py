@@ -1,0 +1,73 @@
+"""The mechanism each notebook writes out in its cells agrees with its library twin on one batch."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from datl_helpers import dann, models, train
+from datl_helpers.data import to_float
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def mechanism(notebook: str) -> dict:
+    """Run the notebook's cells tagged ``mechanism`` (definitions only) and return what they define."""
+    nb = json.loads((NOTEBOOKS / notebook).read_text())
+    cells = [c for c in nb["cells"] if "mechanism" in c.get("metadata", {}).get("tags", [])]
+    assert cells, f"{notebook} has no cell tagged 'mechanism'"
+    namespace = {"torch": torch}
+    for cell in cells:
+        exec("".join(cell["source"]), namespace)  # noqa: S102 - our own notebook's definitions
+    return namespace
+
+
+def test_notebook_04_dann_step_matches_the_library(domains):
+    step_by_hand = mechanism("04_domain_adversarial.ipynb")["dann_step_by_hand"]
+    torch.manual_seed(0)
+    model = models.load_pretrained()
+    disc = dann.DomainClassifier(model.feature_dim)
+    twins = [(copy.deepcopy(model), copy.deepcopy(disc)) for _ in range(2)]
+    opts = [torch.optim.SGD([*m.parameters(), *d.parameters()], lr=0.1) for m, d in twins]
+    src, tgt = domains["mnist"], domains["mnistm"]
+    xs, ys, xt = to_float(src.x_train[:16]), src.y_train[:16], to_float(tgt.x_train[:16])
+
+    (m1, d1), (m2, d2) = twins
+    ours = step_by_hand(m1, d1, opts[0], xs, ys, xt, lam=0.5)
+    d2.reverse.coeff = 0.5
+    label_loss, domain_loss, *_ = dann.dann_step(m2, d2, opts[1], torch.cat([xs, xt]), ys, len(xs), fast=False,
+                                                 per_domain_bn=True)
+    assert ours == pytest.approx((label_loss.item(), domain_loss.item()), rel=1e-5)
+    for (name, a), b in zip([*m1.named_parameters(), *d1.named_parameters()], [*m2.parameters(), *d2.parameters()]):
+        assert torch.allclose(a.grad, b.grad, atol=1e-6), name  # the same gradients, reversal included
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_notebook_01_probe_matches_the_library(domains):
+    ns = mechanism("01_feature_extraction.ipynb")
+    torch.manual_seed(0)
+    ours = ns["make_linear_probe"](models.load_pretrained(), 10)
+    library = models.replace_head(models.load_pretrained(), 10)
+    models.freeze_stages(library, len(library.stage_names))
+    library.head.load_state_dict(ours.head.state_dict())  # the same fresh head in both
+    trainable = lambda m: [n for n, p in m.named_parameters() if p.requires_grad]  # noqa: E731
+    assert trainable(ours) == trainable(library) == ["head.weight", "head.bias"]
+
+    target = domains["mnistm"]
+    xb, yb = to_float(target.x_train[:32]), target.y_train[:32]
+    stats = {k: v.clone() for k, v in ours.state_dict().items() if "running" in k}
+    opts = [torch.optim.SGD(m.head.parameters(), lr=0.1) for m in (ours, library)]
+    loss = ns["probe_step"](ours, opts[0], xb, yb)
+    library.train()
+    library.stages.eval()  # what features.train_linear_head's epoch hook does
+    lib_loss, _ = train.train_step(library, opts[1], xb, yb)
+    assert loss == pytest.approx(lib_loss.item(), rel=1e-6)
+    assert torch.allclose(ours.head.weight.grad, library.head.weight.grad, atol=1e-7)
+    assert torch.allclose(ours.head.weight, library.head.weight, atol=1e-7)
+    for k, v in ours.state_dict().items():  # BatchNorm kept its pretrained statistics
+        if k in stats:
+            assert torch.equal(v, stats[k]), k
