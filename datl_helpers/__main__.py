@@ -160,7 +160,13 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 def cmd_adapt(args: argparse.Namespace) -> int:
     from datl_helpers import adaptation, budget, dann, data, train
 
-    steps = budget.adapt_steps(args.method) if args.steps is None else budget.check_steps(args.steps)
+    if args.steps is None:
+        steps, converged = budget.adapt_budget(args.method)
+        if not converged:
+            print(f"note: {args.method}'s budget curve is still rising at {steps} steps (the largest measured); "
+                  "its accuracy is a lower bound")
+    else:
+        steps = budget.check_steps(args.steps)
     device = train.resolve_device(args.device)
     source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir)
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)

@@ -10,7 +10,9 @@ few-label transfer by method and label count: to ``mnistm`` (``transfer-scratch-
 without augmentation and with the heavy preset (the slowest to converge), and to ``mnist``
 without augmentation (``transfer-scratch-10-mnist``, ...); see :func:`transfer_steps`; and
 notebook 02's fine-tuning strategies at 10 labels/class and with all labels
-(``finetune-strategies-10``, ``finetune-strategies-all``, 10 epochs each; :func:`finetune_steps`).
+(``finetune-strategies-10``, ``finetune-strategies-all``, 10 epochs each; :func:`finetune_steps`);
+and notebook 04's adaptation methods on its three pairs (``adapt-dann``, ``adapt-source-only``, ...,
+one per method; :func:`adapt_steps`).
 The curves and the chosen budgets ship in ``datl_helpers/reference_results/budget_curves.json``;
 the notebooks and the command line read their defaults from there (:func:`converged_steps`).
 """
@@ -116,6 +118,39 @@ def transfer_steps(method: str, labels_per_class=None, augmented: bool = True, t
     if steps is None:
         raise BudgetError(f"the budget curve of {name} has not converged; measure larger budgets")
     return int(steps)
+
+
+def adapt_budget(method: str = "dann", pair: str | None = None, path: Path | str = CURVES_FILE) -> tuple[int, bool]:
+    """The budget of adaptation ``method`` (``dann``, ``source-only``, ...) from the shipped backbone,
+    from its family ``adapt-<method>`` measured on notebook 04's three pairs: the family's budget
+    (the largest any pair needed), or with ``pair`` ("mnist -> mnistm") that pair's own; and whether
+    it converged. A curve still rising at the largest budget measured gives that budget and False:
+    its results are lower bounds, and must be labelled so."""
+    families = load_curves(path)["families"]
+    family = f"adapt-{method}"
+    if family not in families:
+        raise BudgetError(f"no budget curve for {family!r}; measure it with "
+                          "`python data_scripts/converged_reference.py adaptation`")
+    curves = families[family]["curves"]
+    if pair is not None:
+        curves = [c for c in curves if f"{c['source']} -> {c['target']}" == pair]
+        if not curves:
+            raise BudgetError(f"no budget curve of {method!r} on {pair!r}; measured: "
+                              + ", ".join(f"{c['source']} -> {c['target']}" for c in families[family]["curves"]))
+    means = [{int(k): v for k, v in c["means"].items()} for c in curves]
+    budgets = [converged_budget(m) for m in means]
+    if all(b is not None for b in budgets):
+        return max(budgets), True
+    return max(max(m) for m in means), False
+
+
+def adapt_steps(method: str = "dann", pair: str | None = None, path: Path | str = CURVES_FILE) -> int:
+    """:func:`adapt_budget`'s steps where they converged; a BudgetError where the curve is still rising."""
+    steps, converged = adapt_budget(method, pair, path)
+    if not converged:
+        raise BudgetError(f"the budget curve of adapt-{method}{' on ' + pair if pair else ''} has not converged "
+                          f"by {steps} steps; measure larger budgets")
+    return steps
 
 
 def finetune_steps(labels_per_class=10, path: Path | str = CURVES_FILE) -> int:

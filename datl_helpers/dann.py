@@ -120,7 +120,7 @@ class DivergenceError(DatlError, RuntimeError):
 
 @dataclass
 class DannConfig:
-    steps: int = 600  # from the shipped backbone: 95.5 % on mnist -> mnistm (seed 0), as many as 1,500 steps gave
+    steps: int = 600  # generic; `adapt` and notebook 04 use each method's measured budget (budget.adapt_budget)
     batch_size: int = 64  # per domain: each step sees batch_size source + batch_size target images
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -129,14 +129,12 @@ class DannConfig:
     alpha: float = 10.0
     beta: float = 0.75
     pretrained: bool = True  # start from the shipped backbone (else random weights)
-    # The protocol that keeps what the backbone knows (measured on syn -> mnist, seed 0, 600 steps,
-    # source-only / DANN target accuracy: 55.7 / - with a new head, mixed BatchNorm and no augmentation;
-    # 66.2 with the backbone's own head; 70.3 adding its colour augmentation; 83.6 / 85.5 adding
-    # BatchNorm per domain)
-    head: str = "own"  # "own": keep the backbone's 10-class head when the classes match; "new": a fresh one
-    feature_lr_scale: float = 1.0  # the feature extractor's learning rate is lr times this (head, domain classifier: lr)
+    # The protocol that keeps what the backbone knows; what each part is worth is measured in
+    # reference_results/04_domain_adversarial.json ("protocol_steps", notebook 04 section 3).
+    head: str = "own"  # "own": the backbone's 10-class head when the classes match; "new": a fresh head
+    feature_lr_scale: float = 1.0  # the features train at lr * this (0.1, 0.03 kept less of DANN's gain)
     augment: bool = True  # the backbone's own colour augmentation (datl_helpers.recolour) on every batch
-    bn: str = "per-domain"  # "per-domain": each domain's batch normalised alone, target statistics at test; "mixed": together
+    bn: str = "per-domain"  # each domain normalised alone, target statistics at test; "mixed": together
     log_every: int = 50
     fast: bool | None = None  # None: the fast path (see use_fast_path); False: the plain path
 
@@ -202,7 +200,8 @@ def dann_step(
     labels: torch.Tensor, n_source: int, target_labels: bool = False, fast: bool = True,
     extra_loss: ExtraLoss | None = None, per_domain_bn: bool = False,
 ) -> tuple[torch.Tensor, ...]:
-    """One training step on a float batch holding ``n_source`` source images, then the target images.
+    """One training step on a float batch holding ``n_source`` source images, then the target images
+    (taught in notebook 04 §2, written out as ``dann_step_by_hand``; a test checks the two agree).
 
     ``labels`` belong to the source images, or to the target images when ``target_labels``
     (the oracle). ``extra_loss``, when given, adds a term computed from the step's features and

@@ -123,3 +123,27 @@ def test_entropy_training_makes_target_predictions_confident(domains):
     assert dann.prediction_entropy(sharp, x, device="cpu") < dann.prediction_entropy(plain, x, device="cpu")
     row = adaptation.run_method(src, tgt, "entropy", seed=0, config=dann.DannConfig(steps=3, batch_size=16), device="cpu")
     assert 0 <= row["target_accuracy"] <= 1 and row["seed"] == 0
+
+
+def test_adapt_runs_on_an_online_pair_from_local_torchvision_files(tmp_data_dir, domains, capsys):
+    """usps laid out as torchvision expects (bz2 libsvm files of 16x16 images in [-1, 1]), made from
+    real mnist digits; `adapt mnist -> usps` goes through the same code path as the offline pairs."""
+    import bz2
+
+    import torch.nn.functional as F
+
+    root = tmp_data_dir / "torchvision"
+    root.mkdir(parents=True)
+    mnist = domains["mnist"]
+    for name, (x, y) in (("usps.bz2", (mnist.x_train[:40], mnist.y_train[:40])),
+                         ("usps.t.bz2", (mnist.x_test[::50], mnist.y_test[::50]))):
+        grey = F.interpolate(to_float(x).mean(1, keepdim=True), size=16, mode="area")[:, 0] * 2 - 1
+        lines = [f"{int(label) + 1} " + " ".join(f"{j + 1}:{v:.4f}" for j, v in enumerate(img.flatten().tolist()))
+                 for img, label in zip(grey, y)]
+        with bz2.open(root / name, "wt") as f:
+            f.write("\n".join(lines) + "\n")
+    out = tmp_data_dir / "usps.json"
+    assert main(["adapt", "--source", "mnist", "--target", "usps", "--method", "dann", "--steps", "6",
+                 "--seeds", "0", "--json", str(out)]) == 0
+    run = json.loads(out.read_text())["runs"][0]
+    assert 0 <= run["target_accuracy"] <= 1 and "dann mnist -> usps" in capsys.readouterr().out

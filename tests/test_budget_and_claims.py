@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from datl_helpers import budget, claims, dann, transfer
+from datl_helpers import adaptation, budget, claims, dann, transfer
 from datl_helpers.__main__ import main
 from datl_helpers.errors import BudgetError, ClaimError
 from datl_helpers.summary import REFERENCE_DIR
@@ -41,10 +41,12 @@ def test_converged_budget_is_the_first_whose_doubling_moves_less_than_a_point():
 def test_shipped_budget_curves_justify_the_converged_budget():
     payload = budget.load_curves()
     assert set(payload["families"]) == {f"transfer-{m}-{k}{t}" for m in ("scratch", "finetune") for k in (10, 50, "all")
-                                        for t in ("", "-mnist")} | {"finetune-strategies-10", "finetune-strategies-all"}
+                                        for t in ("", "-mnist")} | {"finetune-strategies-10", "finetune-strategies-all"} | {
+                                            f"adapt-{m}" for m in adaptation.METHODS}
     assert payload["versions"]["torch"]
     for name, family in payload["families"].items():
-        _check_family(family, budget.converged_steps(name))
+        if family["budget"] is not None or not name.startswith("adapt-"):  # a rising adaptation curve: see below
+            _check_family(family, budget.converged_steps(name))
     with pytest.raises(BudgetError, match="no budget curve"):
         budget.converged_steps("nonsense")
     assert budget.transfer_steps("scratch", 10, augmented=False, target="mnist") == budget.converged_steps(
@@ -58,6 +60,12 @@ def test_shipped_budget_curves_justify_the_converged_budget():
         assert budget.transfer_steps(m, 10, augmented=False) <= budget.transfer_steps(m, 10)
     assert budget.finetune_steps(10) == budget.converged_steps("finetune-strategies-10")
     assert budget.finetune_steps(None) == budget.finetune_steps("all") == budget.converged_steps("finetune-strategies-all")
+    for method in ("source-only", "dann"):  # a family's budget covers every pair's
+        steps, converged = budget.adapt_budget(method)
+        pairs = [budget.adapt_budget(method, p) for p in ("mnist -> mnistm", "syn -> mnist", "syn -> digits")]
+        assert steps == max(s for s, _ in pairs) and converged == all(c for _, c in pairs)
+    with pytest.raises(BudgetError, match="no budget curve of 'dann' on 'mnist -> usps'"):
+        budget.adapt_budget("dann", "mnist -> usps")
     with pytest.raises(BudgetError, match="no budget curve for method"):
         budget.transfer_steps("linear-probe", 10)
     with pytest.raises(BudgetError, match="no budget curve"):
@@ -171,3 +179,49 @@ def test_every_claim_of_notebook_02_holds_on_the_converged_reference():
     for verdict in verdicts:
         assert verdict.holds, str(verdict)
         assert "{" not in verdict.text
+
+
+def test_every_claim_of_notebook_04_holds_on_the_converged_reference():
+    reference = _reference("04_domain_adversarial.json")
+    assert reference["reference"] is True and len(reference["seeds"]) >= 3
+    for method in adaptation.METHODS:  # every run at its method's budget: converged, or named as still rising
+        steps, converged = budget.adapt_budget(method)
+        assert {r["steps"] for r in reference["runs"] if r["method"] == method} == {steps}
+        assert converged == (method not in reference["not_converged"])
+    assert {r["steps"] for r in reference["protocol_steps"]} == {budget.adapt_budget("source-only")[0]}
+    for pair in {r["pair"] for r in reference["runs"]}:  # every method, every seed, on every pair
+        assert {(r["method"], r["seed"]) for r in reference["runs"] if r["pair"] == pair} == {
+            (m, s) for m in adaptation.METHODS for s in reference["seeds"]}
+    assert set(reference["zero_shot"]) == {r["pair"] for r in reference["runs"]}
+    verdicts = claims.verdicts("04", reference)
+    assert len(verdicts) >= 5
+    for verdict in verdicts:
+        assert verdict.holds, str(verdict)
+        assert "{" not in verdict.text
+
+
+def test_a_contradicted_claim_of_notebook_04_fails():
+    reference = _reference("04_domain_adversarial.json")
+    swapped = {"dann": "source-only", "source-only": "dann"}  # DANN and source-only trade places
+    flipped = dict(reference, runs=[dict(r, method=swapped.get(r["method"], r["method"])) for r in reference["runs"]])
+    assert not {v.claim.name: v for v in claims.verdicts("04", flipped)}["dann_beats_source_only"].holds
+
+
+def test_adapt_budget_names_a_rising_curve(tmp_path):
+    def curve(pair, means):
+        source, target = pair.split(" -> ")
+        return {"source": source, "target": target, "means": {str(k): v for k, v in means.items()}}
+
+    path = tmp_path / "curves.json"
+    path.write_text(json.dumps({"families": {"adapt-dann": {"budget": None, "curves": [
+        curve("a -> b", {300: 0.90, 600: 0.905}),  # converged at 300
+        curve("c -> d", {300: 0.80, 600: 0.83, 1200: 0.85}),  # still rising at 1200
+    ]}}}))
+    assert budget.adapt_budget("dann", "a -> b", path) == (300, True)
+    assert budget.adapt_budget("dann", "c -> d", path) == (1200, False)
+    assert budget.adapt_budget("dann", path=path) == (1200, False)
+    assert budget.adapt_steps("dann", "a -> b", path) == 300
+    with pytest.raises(BudgetError, match="has not converged by 1200 steps"):
+        budget.adapt_steps("dann", path=path)
+    with pytest.raises(BudgetError, match="no budget curve for 'adapt-coral'"):
+        budget.adapt_budget("coral", path=path)
