@@ -221,13 +221,7 @@ def finetuning(runner: Runner, start: int, largest: int) -> dict:
                            f"{EPOCHS} epochs, batch 64, seeds {SEEDS}",
             "target": TARGET, "method": "finetune-strategies", "labels_per_class": labels,
             "tolerance_points": budget.TOLERANCE_POINTS, "budget": budget.family_budget(curves), "curves": curves}
-    path = REFERENCE / "budget_curves.json"
-    payload = json.loads(path.read_text())
-    payload["families"].update(families)
-    write_json(path, payload)
-    for name, family in families.items():
-        print(f"{name}: converged budget {family['budget']} steps")
-        print(budget.curve_table(family).to_string())
+    add_families(families)
 
     unconverged = [name for name, f in families.items() if f["budget"] is None]
     if unconverged:
@@ -374,13 +368,7 @@ def adaptation(runner: Runner, start: int, largest: int) -> dict:
     protocol = {}  # the defaults of dann.DannConfig are the protocol
     families = adapt_curves(runner, methods.METHODS, PAIRS, protocol, start, largest, "adapt",
                             "adaptation from the shipped backbone on notebook 04's pairs")
-    path = REFERENCE / "budget_curves.json"
-    payload = json.loads(path.read_text())
-    payload["families"].update(families)
-    write_json(path, payload)
-    for name, family in families.items():
-        print(f"{name}: converged budget {family['budget']} steps")
-        print(budget.curve_table(family).to_string())
+    add_families(families)
     # each method at its own converged budget; a family still rising at --largest runs at the largest
     # budget measured, and the reference says so (its numbers are then lower bounds of a rising curve)
     unconverged = [m for m in methods.METHODS if families[f"adapt-{m}"]["budget"] is None]
@@ -408,6 +396,19 @@ def adaptation(runner: Runner, start: int, largest: int) -> dict:
                **provenance({"steps": steps, "batch_size": dann.DannConfig().batch_size}, runner.threads)}
     write_json(REFERENCE / "04_domain_adversarial.json", payload)
     return payload
+
+
+def add_families(families: dict) -> None:
+    """Add (or replace) budget-curve families in the shipped ``budget_curves.json`` and print them."""
+    from datl_helpers import budget
+
+    path = REFERENCE / "budget_curves.json"
+    payload = json.loads(path.read_text())
+    payload["families"].update(families)
+    write_json(path, payload)
+    for name, family in families.items():
+        print(f"{name}: converged budget {family['budget']} steps")
+        print(budget.curve_table(family).to_string())
 
 
 def provenance(budget: dict | None = None, threads: int = 1) -> dict:
