@@ -91,8 +91,7 @@ def run_adabn(source: Domain, target: Domain, seed: int = 0, config=None,
     mixed = dataclasses.replace(config or dann.DannConfig(), bn="mixed")  # the classic recipe: ordinary training
     model, disc, _ = dann.train_dann(source, target, "source-only", mixed, seed=seed, device=device)
     adabn(model, target.x_train, device=device)
-    scores = dann.evaluate_adaptation(model, disc, source, target, device=device)
-    return {"seed": seed, **scores, "seconds": round(time.perf_counter() - start, 2)}
+    return dann.result_row(model, disc, source, target, seed, start, device)
 
 
 def coral_loss(source_features: torch.Tensor, target_features: torch.Tensor) -> torch.Tensor:
@@ -111,8 +110,7 @@ def run_coral(source: Domain, target: Domain, seed: int = 0, config=None, device
     start = time.perf_counter()
     extra = lambda feats, _, n: weight * coral_loss(feats[:n], feats[n:])  # noqa: E731
     model, disc, _ = dann.train_dann(source, target, "source-only", config, seed=seed, device=device, extra_loss=extra)
-    scores = dann.evaluate_adaptation(model, disc, source, target, device=device)
-    return {"seed": seed, **scores, "seconds": round(time.perf_counter() - start, 2)}
+    return dann.result_row(model, disc, source, target, seed, start, device)
 
 
 def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
@@ -128,8 +126,7 @@ def run_entropy(source: Domain, target: Domain, seed: int = 0, config=None, devi
     start = time.perf_counter()
     extra = lambda _, logits, n: weight * entropy_loss(logits[n:])  # noqa: E731
     model, disc, _ = dann.train_dann(source, target, "source-only", config, seed=seed, device=device, extra_loss=extra)
-    scores = dann.evaluate_adaptation(model, disc, source, target, device=device)
-    return {"seed": seed, **scores, "seconds": round(time.perf_counter() - start, 2)}
+    return dann.result_row(model, disc, source, target, seed, start, device)
 
 
 def run_method(source: Domain, target: Domain, method: str, seed: int = 0, config=None,

@@ -360,6 +360,12 @@ def run_adaptation(
     """One run of ``method``: target and source test accuracy, macro F1, domain accuracy, seconds."""
     start = time.perf_counter()
     model, disc, _ = train_dann(source, target, method, config, seed=seed, device=device)
+    return result_row(model, disc, source, target, seed, start, device)
+
+
+def result_row(model: models.StagedNet, disc: DomainClassifier, source: Domain, target: Domain, seed: int,
+               start: float, device: str | torch.device = "auto") -> dict:
+    """One run's result: its seed, :func:`evaluate_adaptation`'s scores and the seconds since ``start``."""
     scores = evaluate_adaptation(model, disc, source, target, device=device)
     return {"seed": seed, **scores, "seconds": round(time.perf_counter() - start, 2)}
 
