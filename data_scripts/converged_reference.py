@@ -5,6 +5,7 @@
     python data_scripts/converged_reference.py labels         # -> reference_results/01_feature_extraction.json
     python data_scripts/converged_reference.py finetuning     # -> reference_results/02_fine_tuning.json
     python data_scripts/converged_reference.py adaptation --workers 1  # -> reference_results/04_domain_adversarial.json
+    python data_scripts/converged_reference.py robustness --workers 1  # -> reference_results/06_adversarial_robustness.json
 
 ``budgets`` trains each configuration at doubling budgets (from ``--start`` steps, 3 seeds) until
 doubling moves the mean by less than one point (:mod:`datl_helpers.budget`). The families:
@@ -33,6 +34,12 @@ pairs (from 300 steps, doubling; added to ``budget_curves.json`` as ``adapt-<met
 writes every method on every pair at its converged budget, what each change of the protocol is
 worth (source-only on ``syn -> mnist``), the backbone's zero-shot accuracy and the alignment and
 model-selection diagnostics (``04_domain_adversarial.json``).
+
+``robustness`` measures the budget curves of notebook 06's trained models (clean accuracy and
+PGD-10 accuracy at 8/255, from 100 steps, doubling; added as ``robust-<method>-<backbone>-<training>``),
+then trains every model of ``robust.MODELS`` at its converged budget (3 seeds, mnistm, 10
+labels/class) and attacks it with FGSM and PGD-10 at 2, 4 and 8/255 on 500 test images, with the
+gradient-masking sanity checks on 200 of them for seed 0 (``06_adversarial_robustness.json``).
 
 Runs go to ``--workers`` processes, each with (cores / workers) torch threads (on 2 cores, two
 one-thread processes did about 1.75x the work of one two-thread process for the small transfer
@@ -72,6 +79,8 @@ def run_job(job: dict) -> dict:
         return {**run_finetune_job(job), **job}  # the job's own fields win: they are its cache key
     if job.get("kind") == ADAPT_KIND:
         return {**run_adapt_job(job), **job}
+    if job.get("kind") == ROBUST_KIND:
+        return {**run_robust_job(job), **job}
     from datl_helpers import augment, data, transfer
 
     target = data.load_domain(job["target"])
@@ -90,6 +99,8 @@ def job_key(job: dict) -> str:
         return json.dumps({k: job[k] for k in FINETUNE_KEYS}, sort_keys=True)
     if job.get("kind") == ADAPT_KIND:
         return json.dumps({k: job[k] for k in ADAPT_KEYS}, sort_keys=True)
+    if job.get("kind") == ROBUST_KIND:
+        return json.dumps({k: job[k] for k in ROBUST_KEYS}, sort_keys=True)
     keys = ("target", "method", "labels_per_class", "kinds", "strength", "steps", "batch_size", "seed")
     return json.dumps([job[k] for k in keys])
 
@@ -109,9 +120,9 @@ def make_job(method: str, labels, strength: float, kinds, steps: int, seed: int,
 class Runner:
     """Runs jobs in a process pool, reusing every run already in the cache."""
 
-    def __init__(self, cache: Path, workers: int):
+    def __init__(self, cache: Path, workers: int, threads: int | None = None):
         self.cache, self.workers = cache, workers
-        self.threads = max(1, (os.cpu_count() or 1) // workers)  # torch threads per worker
+        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)  # torch threads per worker
         self.done: dict[str, dict] = {}
         if cache.exists():
             for line in cache.read_text().splitlines():
@@ -137,7 +148,7 @@ class Runner:
                     score = row.get("target_accuracy", row.get("accuracy", row.get("cv_accuracy")))
                     print(f"  [{i}/{len(todo)} {time.perf_counter() - start:.0f} s] {what}{labels}"
                           f" {row['steps']} steps seed {row['seed']}: {100 * score:.1f} %", flush=True)
-        return [{**self.done[job_key(j)], **j} if j.get("kind") in (*FINETUNE_KINDS, ADAPT_KIND) else
+        return [{**self.done[job_key(j)], **j} if j.get("kind") in (*FINETUNE_KINDS, ADAPT_KIND, ROBUST_KIND) else
                 {k: v for k, v in self.done[job_key(j)].items() if k != "kinds_name"} | {"kinds": j["kinds_name"],
                 "augment": j["augment"]} for j in jobs]
 
@@ -398,6 +409,102 @@ def adaptation(runner: Runner, start: int, largest: int) -> dict:
     return payload
 
 
+# --------------------------------------------------------------------------------------------
+# Notebook 06: adversarial robustness
+# --------------------------------------------------------------------------------------------
+
+ROBUST_KIND = "robust"
+ROBUST_KEYS = ("kind", "method", "backbone", "adversarial", "labels_per_class", "steps", "seed", "eps", "attacks",
+               "n_test", "sanity_images")
+ROBUST_LABELS = 10
+CURVE_EPS = "8/255"  # the budget curves follow clean accuracy and PGD-10 accuracy at this radius
+
+
+def robust_job(name: str, steps: int, seed: int, eps=("0/255", "2/255", "4/255", "8/255"), attacks=("fgsm", "pgd"),
+               sanity_images: int = 0) -> dict:
+    from datl_helpers import robust
+
+    method, backbone, adversarial = robust.MODELS[name]
+    return {"kind": ROBUST_KIND, "name": name, "method": method, "backbone": backbone, "adversarial": adversarial,
+            "labels_per_class": ROBUST_LABELS, "steps": steps, "seed": seed, "eps": list(eps),
+            "attacks": list(attacks), "n_test": 500, "sanity_images": sanity_images, "target": TARGET,
+            "source": "mnist"}
+
+
+def run_robust_job(job: dict) -> dict:
+    from datl_helpers import robust
+
+    config = robust.RobustConfig(steps=job["steps"] or None, adversarial=job["adversarial"],
+                                 eps=tuple(robust.parse_eps(e) for e in job["eps"]), attacks=tuple(job["attacks"]),
+                                 n_test=job["n_test"], sanity_images=job["sanity_images"])
+    source = _domain(job["source"]) if job["method"] in ("dann", "source-only") else None
+    row = robust.run_robust(_domain(job["target"]), job["method"], job["labels_per_class"], backbone=job["backbone"],
+                            config=config, seed=job["seed"], device="cpu", source=source)
+    return {**row, "target_accuracy": row["clean_accuracy"]}
+
+
+def robust_curves(runner: Runner, names, start: int, largest: int) -> dict[str, dict]:
+    """Budget curves of notebook 06's trained models: clean accuracy and PGD-10 accuracy at
+    ``CURVE_EPS``, doubling from ``start`` steps until both move by less than a point."""
+    from datl_helpers import budget, robust
+
+    rows = {n: [] for n in names}
+    todo = {n: [start, 2 * start] for n in names}
+    curves: dict[str, list[dict]] = {}
+    while any(todo.values()):
+        jobs = [robust_job(n, steps, seed, eps=("0/255", CURVE_EPS), attacks=("pgd",))
+                for n in names for steps in todo[n] for seed in SEEDS]
+        print(f"robustness curves: {sorted({j['steps'] for j in jobs})} steps", flush=True)
+        for row in runner.run(jobs):
+            rows[row["name"]].append({"steps": row["steps"], "seed": row["seed"],
+                                      "target_accuracy": row["clean_accuracy"],
+                                      "robust_accuracy": row["robust_accuracy"]["pgd"][CURVE_EPS],
+                                      "seconds": row["seconds"]})
+        for n in names:
+            curves[n] = [{"name": f"{n}: {what}", "value": value, "rows": rows[n],
+                          "means": budget.curve_means(rows[n], value)}
+                         for what, value in (("clean accuracy", "target_accuracy"),
+                                             (f"PGD-10 {CURVE_EPS}", "robust_accuracy"))]
+            nxt = [budget.next_budget(c["means"]) for c in curves[n]]
+            nxt = max((b for b in nxt if b is not None), default=None)
+            todo[n] = [nxt] if nxt is not None and nxt <= largest else []
+    families = {}
+    for n in names:
+        method, backbone, adversarial = robust.MODELS[n]
+        families[budget.robust_family(method, backbone, adversarial)] = {
+            "description": f"{n}: mnistm, {ROBUST_LABELS} labels/class, batch 64, clean and PGD-10 {CURVE_EPS} "
+                           f"accuracy on 500 test images, seeds {SEEDS}",
+            "model": n, "backbone": backbone, "adversarial": adversarial,  # no "method"/"target": not a transfer family
+            "tolerance_points": budget.TOLERANCE_POINTS,
+            "budget": budget.family_budget(curves[n]), "curves": curves[n]}
+    return families
+
+
+def robustness(runner: Runner, start: int, largest: int) -> dict:
+    """Notebook 06: budget curves of the trained models, then every model of ``robust.MODELS`` at its
+    converged budget, 3 seeds, FGSM and PGD-10 at 2, 4, 8/255, sanity checks for seed 0."""
+    from datl_helpers import budget, models, robust
+
+    trained = [n for n, (m, _, _) in robust.MODELS.items() if m == "finetune"]
+    add_families(robust_curves(runner, trained, start, largest))
+    steps = {n: budget.robust_steps(*robust.MODELS[n]) for n in robust.MODELS}
+    jobs = [robust_job(n, steps[n], seed, sanity_images=200 if seed == 0 else 0)
+            for n in robust.MODELS for seed in SEEDS]
+    rows = [{k: r[k] for k in ("name", "method", "backbone", "adversarial", "labels_per_class", "steps", "seed",
+                               "clean_accuracy", "robust_accuracy", "train_seconds", "seconds")}
+            | ({"sanity": r["sanity"]} if "sanity" in r else {}) for r in runner.run(jobs)]
+    backbones = {}
+    for name, file in robust.BACKBONES.items():
+        info = models.pretrained_info(file)
+        backbones[name] = {"test_accuracy": info["test_accuracy"], "robust_accuracy": info.get("robust_accuracy"),
+                           "adversarial": info["training"].get("adversarial")}
+    payload = {"reference": True, "target": TARGET, "labels_per_class": ROBUST_LABELS, "seeds": SEEDS,
+               "steps": steps, "n_test": 500, "pgd_steps": 10, "sanity_images": 200, "runs": rows,
+               "backbones": backbones, **provenance(budget=steps, threads=runner.threads)}
+    write_json(REFERENCE / "06_adversarial_robustness.json", payload)
+    return payload
+
+
 def add_families(families: dict) -> None:
     """Add (or replace) budget-curve families in the shipped ``budget_curves.json`` and print them."""
     from datl_helpers import budget
@@ -553,8 +660,10 @@ def labels(runner: Runner) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["budgets", "augmentation", "labels", "finetuning", "adaptation"])
+    parser.add_argument("what", choices=["budgets", "augmentation", "labels", "finetuning", "adaptation",
+                                         "robustness"])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
     parser.add_argument("--cache", type=Path, default=ROOT / ".datl_cache" / "reference_runs.jsonl")
     parser.add_argument("--start", type=int, default=100, help="the first budget of a curve (steps)")
     parser.add_argument("--largest", type=int, default=3200, help="stop doubling past this budget")
@@ -562,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
                         metavar=("SCRATCH10", "SCRATCH50", "SCRATCH_ALL", "FINETUNE10", "FINETUNE50", "FINETUNE_ALL"),
                         help="augmentation: train at these budgets instead of the converged ones")
     args = parser.parse_args(argv)
-    runner = Runner(args.cache, args.workers)
+    runner = Runner(args.cache, args.workers, args.threads)
     start = time.perf_counter()
     if args.what == "budgets":
         budgets(runner, args.start, args.largest)
@@ -572,6 +681,8 @@ def main(argv: list[str] | None = None) -> int:
         finetuning(runner, 8, args.largest)
     elif args.what == "adaptation":
         adaptation(runner, 300, args.largest)
+    elif args.what == "robustness":
+        robustness(runner, args.start, args.largest)
     else:
         names = ("scratch-10", "scratch-50", "scratch-all", "finetune-10", "finetune-50", "finetune-all")
         augmentation(runner, dict(zip(names, args.steps)) if args.steps else None)

@@ -2,6 +2,13 @@
 
     python data_scripts/pretrain_backbone.py            # the shipped configuration: about 3 min on 2 CPU cores
     python data_scripts/pretrain_backbone.py --epochs 1 --out /tmp/w   # a quick try
+    python data_scripts/pretrain_backbone.py --adversarial fgsm   # the robust backbone of notebook 06
+    python data_scripts/pretrain_backbone.py --robustness-only    # re-measure a checkpoint's PGD accuracy
+
+With ``--adversarial fgsm`` (or ``pgd``) every training batch is replaced by its adversarial version
+(FGSM from a random start, alpha = 1.25 eps, Wong et al. 2020; or PGD-3), at radius ``--eps`` in
+[0, 1] pixel units, and the checkpoint is written as ``digitnet_syn_robust``; its metadata adds
+the attack, eps and the clean and PGD-10 accuracies.
 
 Deterministic for a given seed on a given machine. Writes ``digitnet_syn.pt`` (a state dict, read
 back with ``torch.load(weights_only=True)``) and ``digitnet_syn.json`` (its sha256, the model and
@@ -21,8 +28,35 @@ from pathlib import Path
 
 import torch
 
-from datl_helpers import __version__, data, models, train
+from datl_helpers import __version__, data, models, robust, train
 from datl_helpers.recolour import pretraining_augment
+
+
+def measure_robustness(model: torch.nn.Module, domains: dict) -> dict:
+    """PGD-10 accuracy of ``model`` at every eps of ``robust.EPS_GRID`` on 1,000 random test images of
+    each domain (seed 0), with a note of what was measured: the metadata's ``robust_accuracy``."""
+    accuracy = {}
+    for name, domain in domains.items():
+        x, y = data.sample_test_set(domain, 1000, seed=0)
+        acc = robust.robust_accuracy(model, x, y, robust.EPS_GRID, "pgd", seed=0, device="cpu")
+        accuracy[name] = {robust.eps_name(e): a for e, a in acc.items()}
+    print("PGD-10 accuracy (1,000 test images):", json.dumps(accuracy))
+    return {"attack": "PGD-10, random start, alpha = 2.5 eps / 10, L-infinity, on [0, 1] pixels",
+            "images": "1,000 random test images per domain (seed 0)", "accuracy": accuracy}
+
+
+def remeasure(kind: str, weights_dir: Path) -> int:
+    """Measure the robustness of a shipped checkpoint again and rewrite its metadata (atomically);
+    the checkpoint itself, and so its sha256, stay as they are."""
+    name = robust.BACKBONES[kind]
+    model = models.load_pretrained(name, weights_dir).eval()
+    domains = {n: data.load_domain(n) for n in ("syn", "mnist", "mnistm", "digits")}
+    meta = models.pretrained_info(name, weights_dir)
+    meta["robust_accuracy"] = measure_robustness(model, domains)
+    _, meta_path = models.pretrained_paths(name, weights_dir)
+    data.atomic_write(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=1) + "\n"))
+    print(f"updated {meta_path}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,8 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--texture-p", type=float, default=0.5, help="share of images blended with a colour field")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--adversarial", choices=("none", "fgsm", "pgd"), default="none",
+                        help="adversarial pretraining (writes digitnet_syn_robust)")
+    parser.add_argument("--eps", type=robust.parse_eps, default=8 / 255, help="radius of adversarial pretraining")
     parser.add_argument("--out", type=Path, default=models.WEIGHTS_DIR)
+    parser.add_argument("--robustness-only", action="store_true",
+                        help="only measure the PGD accuracy of the shipped checkpoint again (its metadata is rewritten)")
     args = parser.parse_args(argv)
+    if args.robustness_only:
+        return remeasure("robust" if args.adversarial != "none" else "standard", args.out)
 
     start = time.perf_counter()
     syn = data.load_domain("syn")
@@ -49,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     train.seed_everything(args.seed)
     model = models.DigitNet(**config)
     g = torch.Generator().manual_seed(args.seed + 1)
+    adversarial = args.adversarial != "none"
+    step = robust.adversarial_step(args.adversarial, args.eps, seed=args.seed + 2) if adversarial else None
     history = train.fit(
         model,
         syn.x_train,
@@ -60,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup_steps=200,
         label_smoothing=0.1,
         transform=lambda xb: pretraining_augment(xb, g, args.texture_p),
+        step=step,
         x_val=syn.x_test,
         y_val=syn.y_test,
         on_epoch_end=lambda e, m, r: print(
@@ -73,12 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, domain in targets.items():
         accuracy[name] = train.evaluate(model, domain.x_test, domain.y_test, device="cpu")["accuracy"]
     print("test accuracy:", json.dumps({k: round(v, 4) for k, v in accuracy.items()}))
+    robustness = measure_robustness(model, {"syn": syn, **targets})
 
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     blob = buffer.getvalue()
+    name = robust.BACKBONES["robust" if adversarial else "standard"]
     meta = {
-        "name": models.PRETRAINED_NAME,
+        "name": name,
         "sha256": models.sha256_bytes(blob),
         "config": config,
         "preprocess": {
@@ -104,11 +150,16 @@ def main(argv: list[str] | None = None) -> int:
                 "random colour inversion (p=0.3) and channel permutation; "
                 f"|image - procedural colour field| with p={args.texture_p}"
             ),
+            "adversarial": {"attack": args.adversarial, "eps": robust.eps_name(args.eps),
+                            "detail": "FGSM from a random start, alpha = 1.25 eps (Wong et al. 2020)"
+                            if args.adversarial == "fgsm" else "PGD-3 from a random start, alpha = 2.5 eps / 3"}
+            if adversarial else None,
             "seed": args.seed,
             "seconds": round(time.perf_counter() - start, 1),
             "history": history.records,
         },
         "test_accuracy": accuracy,
+        "robust_accuracy": robustness,
         "zero_shot_note": "syn is the source; the others are zero-shot (no training on them)",
         "versions": {
             "datl_helpers": __version__,
@@ -116,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
         },
     }
-    ckpt, meta_path = models.pretrained_paths(weights_dir=args.out)
+    ckpt, meta_path = models.pretrained_paths(name, weights_dir=args.out)
     data.atomic_write(ckpt, lambda tmp: tmp.write_bytes(blob))
     data.atomic_write(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=1) + "\n"))
     print(f"wrote {ckpt} ({len(blob) / 1e6:.2f} MB) and {meta_path} in {meta['training']['seconds']} s")

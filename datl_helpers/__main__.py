@@ -6,6 +6,9 @@
              [--augment none|light|medium|heavy] [--augment-strength X]
     adapt    --source S --target T --method source-only|dann|target-oracle|adabn|coral|entropy [--steps N] [--seeds ...]
     bench    [--device auto] [--batch-size 256] [--workers 0 4]   images/s of the DANN step, ours vs DataLoader
+    robust   --target T --labels-per-class K --method scratch|linear-probe|finetune|dann|source-only [--backbone standard|robust]
+             [--adversarial-training none|fgsm|pgd] [--eps 2/255 4/255 8/255] [--seeds ...]
+             clean and robust (FGSM, PGD-10) accuracy of a transferred model
     run-notebooks --out DIR [--smoke] [--device auto|cpu|cuda] [--notebooks NAME ...]
              execute every course notebook, export .ipynb and .html, report time and peak memory
     exercises --out notebooks/exercises [--check]   write (or check) the student versions
@@ -125,6 +128,16 @@ def unit_interval(text: str) -> float:
     return value
 
 
+def eps_value(text: str) -> float:
+    """argparse type: an attack radius such as 8/255 or 0.03."""
+    from datl_helpers.robust import parse_eps
+
+    try:
+        return parse_eps(text)
+    except DatlError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def cmd_transfer(args: argparse.Namespace) -> int:
     from datl_helpers import augment, budget, data, train, transfer
 
@@ -216,6 +229,46 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(format_table(result["growth"]))
     if args.json:
         write_json(args.json, {"command": "bench", **result, "versions": versions()})
+    return 0
+
+
+def cmd_robust(args: argparse.Namespace) -> int:
+    from datl_helpers import budget, data, robust, train
+
+    steps = None if args.steps is None else budget.check_steps(args.steps)  # None: the converged budget
+    device = train.resolve_device(args.device)
+    target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
+    adapting = args.method in ("dann", "source-only")
+    source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir) if adapting else None
+    eps = tuple(dict.fromkeys((0.0, *args.eps)))
+    config = robust.RobustConfig(steps=steps, adversarial=args.adversarial_training, eps=eps,
+                                 n_test=args.test_images, pgd_steps=args.pgd_steps)
+    runs = []
+    for seed in args.seeds:
+        row = robust.run_robust(target, args.method, args.labels_per_class, backbone=args.backbone, config=config,
+                                seed=seed, device=device, source=source)
+        runs.append(row)
+        table = format_table([{"seed": seed, "clean %": f"{100 * row['clean_accuracy']:.1f}",
+                               **{f"{a} {e} %": f"{100 * v:.1f}" for a, by_eps in row["robust_accuracy"].items()
+                                  for e, v in by_eps.items() if e != "0/255"},
+                               "seconds": row["seconds"]}])
+        print(table if len(runs) == 1 else table.splitlines()[-1], flush=True)
+    mean, std = robust.summarize(runs)
+    strongest = robust.eps_name(max(eps))
+    print(f"\n{args.method} ({args.backbone} backbone, adversarial training {args.adversarial_training}) on "
+          f"{args.target}, {args.labels_per_class or 'all'} labels/class, {len(runs)} seed(s): clean "
+          f"{100 * mean['clean_accuracy']:.1f} ± {100 * std['clean_accuracy']:.1f} %"
+          + (f", PGD-{args.pgd_steps} at {strongest} {100 * mean['robust_accuracy']['pgd'][strongest]:.1f} ± "
+             f"{100 * std['robust_accuracy']['pgd'][strongest]:.1f} %" if max(eps) > 0 else "")
+          + f", {mean['seconds']:.0f} s per run on {device}")
+    if args.json:
+        write_json(args.json, {
+            "command": "robust",
+            "config": {"target": args.target, "source": args.source if adapting else None,
+                       "labels_per_class": args.labels_per_class, "method": args.method, "backbone": args.backbone,
+                       "seeds": args.seeds, **robust.config_dict(config)},
+            "runs": runs, "mean": mean, "std": std, "device": str(device), "versions": versions(),
+        })
     return 0
 
 
@@ -341,6 +394,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     from datl_helpers.course import CELL_TIMEOUT, DEVICES
+
+    from datl_helpers import robust
+
+    p = sub.add_parser("robust", help="robustness of a transferred model to adversarial examples (FGSM, PGD)")
+    p.add_argument("--target", default="mnistm", help="domain name, npz:PATH or folder:PATH")
+    p.add_argument("--labels-per-class", type=labels_per_class, default=10, help="labelled images per class, or 'all'")
+    p.add_argument("--method", choices=robust.METHODS, default="finetune")
+    p.add_argument("--source", default="mnist", help="dann and source-only: the labelled source domain")
+    p.add_argument("--backbone", choices=list(robust.BACKBONES), default="standard")
+    p.add_argument("--adversarial-training", choices=robust.ADVERSARIAL_TRAINING, default="none")
+    p.add_argument("--eps", type=eps_value, nargs="+", default=list(robust.EPS_GRID[1:]),
+                   help="attack radii in [0, 1] pixel units, e.g. 2/255 4/255 8/255")
+    p.add_argument("--pgd-steps", type=int, default=10)
+    p.add_argument("--test-images", type=int, default=500, help="test images attacked (a seeded random subset)")
+    p.add_argument("--steps", type=int, default=None, help="default: the model's converged budget")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", type=Path, help="also write config, per-seed runs, mean and std here")
+    p.set_defaults(func=cmd_robust)
 
     p = sub.add_parser("run-notebooks", help="execute every course notebook, export .ipynb and .html, time it")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",

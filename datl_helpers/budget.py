@@ -12,7 +12,8 @@ without augmentation (``transfer-scratch-10-mnist``, ...); see :func:`transfer_s
 notebook 02's fine-tuning strategies at 10 labels/class and with all labels
 (``finetune-strategies-10``, ``finetune-strategies-all``, 10 epochs each; :func:`finetune_steps`);
 and notebook 04's adaptation methods on its three pairs (``adapt-dann``, ``adapt-source-only``, ...,
-one per method; :func:`adapt_steps`).
+one per method; :func:`adapt_steps`); and notebook 06's fine-tuned models, whose curves follow the
+clean and the PGD-10 accuracy (``robust-finetune-standard-fgsm``, ...; :func:`robust_steps`).
 The curves and the chosen budgets ship in ``datl_helpers/reference_results/budget_curves.json``;
 the notebooks and the command line read their defaults from there (:func:`converged_steps`).
 """
@@ -104,7 +105,7 @@ def transfer_steps(method: str, labels_per_class=None, augmented: bool = True, t
     measured family with more labels per class: an upper bound, since runs on more images take
     longer to converge."""
     families = {str(f["labels_per_class"]): (name, f) for name, f in load_curves(path)["families"].items()
-                if f.get("method") == method and f.get("target") == target}
+                if name.startswith("transfer-") and f.get("method") == method and f.get("target") == target}
     if not families:
         raise BudgetError(f"no budget curve for method {method!r} on {target!r}; measured: "
                           + ", ".join(sorted(load_curves(path)["families"])))
@@ -159,6 +160,26 @@ def finetune_steps(labels_per_class=10, path: Path | str = CURVES_FILE) -> int:
     ``finetune-strategies-all``, whose budget covers every strategy."""
     wanted = "all" if labels_per_class in (None, "all") else labels_per_class
     return converged_steps(f"finetune-strategies-{wanted}", path)
+
+
+def robust_family(method: str, backbone: str = "standard", adversarial: str = "none") -> str:
+    """The budget family of one of notebook 06's fine-tuned models, e.g. ``robust-finetune-standard-fgsm``."""
+    return f"robust-{method}-{backbone}-{adversarial}"
+
+
+def robust_steps(method: str, backbone: str = "standard", adversarial: str = "none", labels_per_class=10,
+                 path: Path | str = CURVES_FILE) -> int:
+    """The converged budget of a model of notebook 06 (mnistm, 10 labels/class). Fine-tuned models
+    have families of their own (:func:`robust_family`), whose curves follow both the clean and the
+    PGD-10 accuracy; scratch takes few-label transfer's un-augmented budget, DANN and source-only
+    their budgets on ``mnist -> mnistm``; the linear probe has no step budget (0)."""
+    if method == "linear-probe":
+        return 0
+    if method == "scratch" and adversarial == "none":
+        return transfer_steps("scratch", labels_per_class, augmented=False, path=path)
+    if method in ("dann", "source-only"):
+        return adapt_steps(method, "mnist -> mnistm", path)
+    return converged_steps(robust_family(method, backbone, adversarial), path)
 
 
 def curve_table(family: Mapping):

@@ -1,4 +1,4 @@
-"""Checks for the exercises in notebooks 01-04: each takes your answer and returns ``Feedback``.
+"""Checks for the exercises in notebooks 01-04 and 06: each takes your answer and returns ``Feedback``.
 
 A check builds small inputs of its own, runs your function on them, compares the result with the
 library's own answer, and explains a wrong one in a sentence ("the head is frozen too: ...")
@@ -377,29 +377,30 @@ def hurts_from(answer: Callable) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-@_exercise("4.1 the gradient-reversal layer")
-def grad_reverse(answer) -> str:
-    if not (isinstance(answer, type) and issubclass(answer, torch.autograd.Function)):
-        raise NotYet("define a class that subclasses torch.autograd.Function, and pass the class itself")
+@_exercise("4.1 the reversal without an autograd.Function")
+def reverse_without_function(answer: Callable) -> str:
     torch.manual_seed(0)
     x = torch.randn(4, 3, requires_grad=True)
     w = torch.randn(4, 3)
-    y = answer.apply(x, 0.5)
-    if not torch.allclose(y, x):
-        raise NotYet("forward must return its input unchanged (x.view_as(x)): the layer is the identity going forward")
+    y = answer(x, 0.5)
+    if not isinstance(y, torch.Tensor) or y.shape != x.shape:
+        raise NotYet(f"return a tensor of the same shape as x, {tuple(x.shape)}")
+    if not torch.allclose(y, x, atol=1e-6):
+        if torch.allclose(y, -0.5 * x, atol=1e-6):
+            raise NotYet("the value came out as -coeff * x: the layer must be the identity going forward; "
+                         "add a detached term that restores the value")
+        raise NotYet("the value must equal x (the layer is the identity going forward)")
+    if not y.requires_grad:
+        raise NotYet("no gradient flows back at all: keep one term that is not detached")
     (y * w).sum().backward()
     g = x.grad
-    if g is None:
-        raise NotYet("no gradient reached x: backward must return the gradient for x first")
     if torch.allclose(g, w):
-        raise NotYet("the gradient passed through unchanged: backward must multiply it by -coeff")
+        raise NotYet("the gradient passed through unchanged: the non-detached term must carry -coeff")
     if torch.allclose(g, -w):
-        raise NotYet("reversed, but lambda was ignored: scale by the coeff given to forward (save it on ctx)")
-    if torch.allclose(g, 0.5 * w):
-        raise NotYet("scaled by lambda but not reversed: the sign must flip (-coeff)")
-    if not torch.allclose(g, -0.5 * w):
-        raise NotYet("the gradient for x should be -coeff * grad_output")
-    return "identity forward, -λ·grad backward: the features learn to fool the domain classifier."
+        raise NotYet("reversed, but coeff was ignored: the gradient must be scaled by coeff too")
+    if not torch.allclose(g, -0.5 * w, atol=1e-6):
+        raise NotYet("the gradient reaching x should be -coeff * grad_output")
+    return "the value of x, the gradient of -coeff * x: the same layer as GradReverse, without a Function."
 
 
 @_exercise("4.2 the lambda schedule")
@@ -441,10 +442,98 @@ def proxy_a_distance(answer: Callable) -> str:
     return f"same distribution {close:.2f}, separated {apart:.2f}: 0 means aligned, 2 means fully apart."
 
 
+# --------------------------------------------------------------------------------------------
+# Notebook 06: adversarial examples
+# --------------------------------------------------------------------------------------------
+
+
+def _linear_attack_setup(seed: int = 0):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
+    g = torch.Generator().manual_seed(seed)
+    return model, torch.rand(12, 3, 4, 4, generator=g), torch.randint(0, 5, (12,), generator=g)
+
+
+@_exercise("6.1 a targeted attack")
+def targeted_fgsm(answer: Callable) -> str:
+    import torch.nn.functional as F
+
+    model, x, _ = _linear_attack_setup()
+    target = (torch.arange(12) + 2) % 5
+    eps = 0.1
+    adv = answer(model, x.clone(), target, eps)
+    if not isinstance(adv, torch.Tensor) or adv.shape != x.shape:
+        raise NotYet(f"return the attacked images, a tensor of shape {tuple(x.shape)}")
+    if (adv - x).abs().max() > eps + 1e-5:
+        raise NotYet(f"some pixels moved by more than eps = {eps}: one step of size eps, then stay in the ball")
+    if adv.min() < -1e-6 or adv.max() > 1 + 1e-6:
+        raise NotYet("some pixels left [0, 1]: clamp the attacked images to the valid range")
+    xg = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(xg), target), xg)
+    want = (x - eps * grad.sign()).clamp(0, 1)
+    away = (x + eps * grad.sign()).clamp(0, 1)
+    if _close(adv, away, 1e-5):
+        raise NotYet("you stepped *up* the loss of the target class, which pushes the images away from it: "
+                     "a targeted attack steps down that loss (x - eps * sign(grad))")
+    if not _close(adv, want, 1e-5):
+        raise NotYet("expected x - eps * sign(gradient of the cross-entropy with the *target* labels), "
+                     "clamped to [0, 1]")
+    hits = (model(adv).argmax(1) == target).float().mean() - (model(x).argmax(1) == target).float().mean()
+    return f"one signed step down the target class's loss (+{100 * hits:.0f} points of images now called the target)."
+
+
+@_exercise("6.2 an L2 attack step")
+def fgm_l2(answer: Callable) -> str:
+    import torch.nn.functional as F
+
+    model, x, y = _linear_attack_setup(1)
+    eps = 0.5
+    adv = answer(model, x.clone(), y, eps)
+    if not isinstance(adv, torch.Tensor) or adv.shape != x.shape:
+        raise NotYet(f"return the attacked images, a tensor of shape {tuple(x.shape)}")
+    xg = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(xg), y), xg)
+    per_image = grad.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    want = (x + eps * grad / per_image).clamp(0, 1)
+    if _close(adv, (x + eps * grad.sign()).clamp(0, 1), 1e-5):
+        raise NotYet("that is the L-infinity step (sign of the gradient): an L2 step moves along the gradient "
+                     "itself, scaled to length eps")
+    if _close(adv, (x + eps * grad / grad.norm()).clamp(0, 1), 1e-5):
+        raise NotYet("you divided by the norm of the whole batch's gradient: each image gets its own step of "
+                     "length eps, so divide by each image's own norm (grad.flatten(1).norm(dim=1))")
+    norms = (adv - x).flatten(1).norm(dim=1)
+    if (norms > eps + 1e-4).any():
+        raise NotYet(f"some images moved by more than eps = {eps} in L2 norm")
+    if not _close(adv, want, 1e-5):
+        raise NotYet("expected x + eps * grad / ||grad||_2 (one norm per image), clamped to [0, 1]")
+    return "each image moves eps along its own gradient direction: the L2 ball's fastest way up the loss."
+
+
+@_exercise("6.3 reading a robustness curve")
+def half_accuracy_eps(answer: Callable) -> str:
+    curve = {0.0: 0.9, 2 / 255: 0.8, 4 / 255: 0.6, 8 / 255: 0.3}
+    got = answer(curve)
+    want = 4 / 255 + (8 / 255 - 4 / 255) * (0.6 - 0.45) / (0.6 - 0.3)  # linear between 4 and 8 / 255
+    if got is None:
+        raise NotYet("this curve does fall to half its clean accuracy (0.45) between 4/255 and 8/255")
+    if math.isclose(float(got), 8 / 255, rel_tol=1e-6):
+        raise NotYet("8/255 is the first measured radius below half; interpolate linearly between the two "
+                     "radii around the crossing (4/255 at 0.6 and 8/255 at 0.3)")
+    if not math.isclose(float(got), want, rel_tol=1e-4):
+        raise NotYet(f"expected {255 * want:.2f}/255: half the clean accuracy (the value at eps 0) is 0.45, "
+                     "reached by linear interpolation between 4/255 and 8/255")
+    if answer({0.0: 0.9, 8 / 255: 0.6}) is not None:
+        raise NotYet("a curve that never falls to half its clean accuracy should give None")
+    if not math.isclose(float(answer({8 / 255: 0.3, 0.0: 0.9, 4 / 255: 0.6})), want, rel_tol=1e-4):
+        raise NotYet("sort the radii first: a dict need not list them in order")
+    return f"accuracy halves at about {255 * want:.1f}/255 here; one number to compare models by."
+
+
 EXERCISES: dict[str, list[Callable[..., Feedback]]] = {
     "01": [to_model_input, mlp_probe, extract_features],
     "02": [freeze_first, layerwise_groups, l2sp_penalty],
     "03": [colour_pipeline, paired_gain, hurts_from],
-    "04": [grad_reverse, dann_lambda, proxy_a_distance],
+    "04": [reverse_without_function, dann_lambda, proxy_a_distance],
+    "06": [targeted_fgsm, fgm_l2, half_accuracy_eps],
 }
 """The checks of each notebook, in order."""

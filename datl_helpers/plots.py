@@ -370,3 +370,50 @@ def dann_curves(histories: Mapping, title: str = ""):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def adversarial_grid(examples: Mapping[str, torch.Tensor], title: str = ""):
+    """Clean images (top), their attacked versions (middle) and the perturbation, magnified (bottom),
+    each image captioned with the prediction and its confidence (red when it is wrong)."""
+    plt = _plt()
+    n = len(examples["labels"])
+    fig, axes = plt.subplots(3, n, figsize=(1.15 * n + 0.6, 4.3), squeeze=False)
+    delta = examples["adversarial"] - examples["clean"]
+    scale = max(float(delta.abs().max()), 1e-8)
+    rows = [("clean", examples["clean"], examples["clean_pred"], examples["clean_conf"]),
+            ("attacked", examples["adversarial"], examples["adv_pred"], examples["adv_conf"]),
+            ("perturbation", 0.5 + 0.5 * delta / scale, None, None)]
+    for r, (name, images, pred, conf) in enumerate(rows):
+        for i in range(n):
+            ax = axes[r, i]
+            ax.imshow(images[i].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if pred is not None:
+                wrong = int(pred[i]) != int(examples["labels"][i])
+                ax.set_title(f"{int(pred[i])} ({100 * float(conf[i]):.0f}%)", fontsize=8,
+                             color="tab:red" if wrong else "black")
+            if i == 0:
+                ax.set_ylabel(name, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def robustness_curves(rows: Sequence[dict], attack: str = "pgd", title: str = ""):
+    """Mean accuracy (± std over seeds) against eps, one line per model; ``rows``: one per model and
+    seed, with ``name`` and ``robust_accuracy[attack][eps]`` as :func:`datl_helpers.robust.run_robust` writes."""
+    import pandas as pd
+    import seaborn as sns
+
+    plt = _plt()
+    long = [{"model": r["name"], "eps (/255)": int(e.split("/")[0]), "accuracy": a}
+            for r in rows for e, a in r["robust_accuracy"][attack].items()]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    sns.lineplot(pd.DataFrame(long), x="eps (/255)", y="accuracy", hue="model", marker="o", errorbar="sd", ax=ax)
+    ax.set_ylim(0, 1)
+    _label_axes(ax, "attack radius eps (in 1/255 of the pixel range)", f"accuracy under {attack.upper()}", title)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig

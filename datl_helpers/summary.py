@@ -1,4 +1,4 @@
-"""Notebook 05: one table of every method, built from the results notebooks 01-04 saved.
+"""Notebook 05: one table of every method, built from the results notebooks 01-04 and 06 saved.
 
 Each notebook writes ``results/NN_name.json``. For every notebook this module takes, in order:
 a full-mode run of your own (``notebooks/results/``), the reference results measured by the course
@@ -24,6 +24,7 @@ RESULT_FILES = {
     "02": "02_fine_tuning.json",
     "03": "03_augmentation.json",
     "04": "04_domain_adversarial.json",
+    "06": "06_adversarial_robustness.json",
 }
 
 
@@ -70,7 +71,7 @@ REFERENCE_DIR = Path(__file__).resolve().parent / "reference_results"
 
 
 def load_results(results_dir: Path | str, reference_dir: Path | str | None = None) -> dict[str, Results]:
-    """For each of notebooks 01-04, the best results available (full > reference > smoke).
+    """For each notebook with results (01-04, 06), the best results available (full > reference > smoke).
 
     A notebook that trains only a live subset of its experiments and reads the rest from the
     converged reference (``"live_subset": true`` in its results) never replaces the reference.
@@ -166,6 +167,36 @@ def comparison_rows(results: dict[str, Results], labels_per_class: int = 10) -> 
     return rows
 
 
+def robustness_rows(results: dict[str, Results], eps: str = "8/255") -> list[dict]:
+    """Notebook 06's models: clean accuracy and accuracy under FGSM and PGD at ``eps`` (fractions),
+    mean, std and seed count per model (empty when notebook 06's results are not at hand)."""
+    if "06" not in results:
+        return []
+    r = results["06"]
+    runs = r.payload.get("runs", [])
+    rows = []
+    for name in dict.fromkeys(x["name"] for x in runs):
+        picked = [x for x in runs if x["name"] == name]
+        clean, clean_std, n = _stats(x["clean_accuracy"] for x in picked)
+        row = {"model": name, "clean": clean, "clean_std": clean_std, "seeds": n,
+               "from": f"{r.notebook} ({r.origin})"}
+        for attack in ("fgsm", "pgd"):
+            row[attack], row[f"{attack}_std"], _ = _stats(x["robust_accuracy"][attack].get(eps) for x in picked)
+        rows.append(row)
+    return rows
+
+
+def robustness_table(rows: list[dict], eps: str = "8/255"):
+    """:func:`robustness_rows` as a pandas table with 'mean ± std' in percent."""
+    import pandas as pd
+
+    text = lambda m, s: f"{100 * m:.1f} ± {100 * s:.1f}"  # noqa: E731
+    return pd.DataFrame([{"model": r["model"], "clean (%)": text(r["clean"], r["clean_std"]),
+                          f"FGSM {eps} (%)": text(r["fgsm"], r["fgsm_std"]),
+                          f"PGD-10 {eps} (%)": text(r["pgd"], r["pgd_std"]), "seeds": r["seeds"], "from": r["from"]}
+                         for r in rows])
+
+
 def comparison_table(rows: list[dict]):
     """The rows as a pandas table with 'mean ± std' accuracy in percent."""
     import pandas as pd
@@ -216,6 +247,13 @@ def recompute(
                                          config=transfer.TransferConfig(steps=steps, augment=a))}
                 for m in ("scratch", "finetune") for a in ("none", "light")]
         payload = {"target": "mnistm", "grid": grid}
+    elif notebook == "06":
+        from datl_helpers import robust
+
+        config = robust.RobustConfig(steps=steps, n_test=100, pgd_steps=3)
+        runs = [{"name": name, **robust.run_robust(mnistm, robust.MODELS[name][0], k, config=config, seed=seed,
+                                                     device=device)} for name in ("linear probe", "finetune")]
+        payload = {"runs": runs}
     elif notebook == "04":
         mnist = data.load_domain("mnist")
         config = dann.DannConfig(steps=steps, batch_size=32)
@@ -361,6 +399,12 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
             f["select_oracle"], f["select_oracle_acc"] = oracle["candidate"], 100 * oracle["target_accuracy"]
             for name, row in picks.items():
                 f[f"select_{name}"], f[f"select_{name}_acc"] = row["candidate"], 100 * row["target_accuracy"]
+    robust_rows = {r["model"]: r for r in robustness_rows(results)}
+    for name, short in (("scratch", "scratch"), ("finetune", "finetune"), ("finetune + FGSM training", "adv"),
+                        ("DANN (mnist -> mnistm)", "dann"), ("robust backbone + linear probe", "robust_probe")):
+        if name in robust_rows:
+            f[f"rob_{short}_clean"] = 100 * robust_rows[name]["clean"]
+            f[f"rob_{short}_pgd"] = 100 * robust_rows[name]["pgd"]
     for key, result in results.items():  # the headline claims, from the converged references
         if result.payload.get("reference") and key in claims.CLAIMS:
             for verdict in claims.verdicts(key, result.payload):

@@ -179,6 +179,7 @@ def fit(
     warmup_steps: int = 0,
     label_smoothing: float = 0.0,
     penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+    step: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
     transform: Transform | None = None,
     x_val: torch.Tensor | None = None,
     y_val: torch.Tensor | None = None,
@@ -195,7 +196,8 @@ def fit(
     An epoch is ``steps_per_epoch`` steps (default: one pass over ``x``). ``param_groups`` (for
     example from :func:`datl_helpers.models.stage_param_groups`) replaces the default of all
     trainable parameters at ``lr``; ``schedule`` is ``"cosine"`` or ``"constant"``. ``penalty(model)``
-    is added to the loss (L1, L2-SP, ...). ``transform`` augments float batches on the device during
+    is added to the loss (L1, L2-SP, ...). ``step`` replaces :func:`train_step` (same signature;
+    for example :func:`datl_helpers.robust.adversarial_step`). ``transform`` augments float batches on the device during
     training only. With ``x_val``/``y_val`` every epoch records validation loss and accuracy.
     The hooks let callers change the model between epochs (unfreeze a stage, set BatchNorm modes,
     add their own metrics to the epoch's record). Early stopping needs validation data: ``patience``
@@ -233,7 +235,7 @@ def fit(
         for _ in range(steps_per_epoch):
             idx = next(batches)
             xb, yb = _batch(x_dev, idx, transform), y_dev[idx]
-            loss, logits = train_step(model, opt, xb, yb, label_smoothing, penalty)
+            loss, logits = (step or train_step)(model, opt, xb, yb, label_smoothing, penalty)
             if sched is not None:
                 sched.step()
             loss_sum += loss.detach() * len(idx)

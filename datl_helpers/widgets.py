@@ -286,3 +286,42 @@ def dann_playground(rows, run, pairs, lambda_max: float = 0.3, gamma: float = 10
 
     button.on_click(go)
     return w.VBox([w.HBox([pair, lam, gam]), measured, button, live, out])
+
+
+def attack_view(models, name: str, x: torch.Tensor, y: torch.Tensor, eps_levels: int, attack: str = "pgd",
+                seed: int = 0, device="cpu") -> tuple[dict, str]:
+    """The ε widget's content: :func:`datl_helpers.robust.adversarial_examples` of model ``name`` at
+    ``eps_levels / 255``, and a title with how many of the images the attack flipped."""
+    from datl_helpers import robust
+
+    check_choice("model", name, list(models))
+    eps = eps_levels / 255
+    examples = robust.adversarial_examples(models[name], x, y, eps, attack, seed=seed, device=device)
+    right = (examples["clean_pred"] == examples["labels"]).sum().item()
+    still = (examples["adv_pred"] == examples["labels"]).sum().item()
+    title = (f"{name}, {attack.upper()} at eps = {eps_levels}/255: {right} of {len(y)} right before the attack, "
+             f"{still} after")
+    return examples, title
+
+
+def attack_explorer(models, x: torch.Tensor, y: torch.Tensor, device="cpu"):
+    """A model selector, an attack selector and an ε slider (in grey levels, 0-16) over clean and
+    attacked images with predictions and confidences (each change attacks a few images: instant)."""
+    import ipywidgets as w
+
+    from datl_helpers import robust
+    from datl_helpers.plots import adversarial_grid
+
+    model = w.Dropdown(options=list(models), description="model")
+    attack = w.Dropdown(options=list(robust.ATTACKS), value="pgd", description="attack")
+    eps = w.IntSlider(value=8, min=0, max=16, description="eps (/255)")
+    out = w.Image(format="png")
+
+    def redraw(*_):
+        examples, title = attack_view(models, model.value, x, y, eps.value, attack.value, device=device)
+        out.value = figure_png(adversarial_grid(examples, title=title))
+
+    for control in (model, attack, eps):
+        control.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox([model, attack, eps]), out])

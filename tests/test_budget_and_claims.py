@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from datl_helpers import adaptation, budget, claims, dann, transfer
+from datl_helpers import adaptation, budget, claims, dann, robust, transfer
 from datl_helpers.__main__ import main
 from datl_helpers.errors import BudgetError, ClaimError
 from datl_helpers.summary import REFERENCE_DIR
@@ -42,7 +42,9 @@ def test_shipped_budget_curves_justify_the_converged_budget():
     payload = budget.load_curves()
     assert set(payload["families"]) == {f"transfer-{m}-{k}{t}" for m in ("scratch", "finetune") for k in (10, 50, "all")
                                         for t in ("", "-mnist")} | {"finetune-strategies-10", "finetune-strategies-all"} | {
-                                            f"adapt-{m}" for m in adaptation.METHODS}
+                                            f"adapt-{m}" for m in adaptation.METHODS} | {
+                                            budget.robust_family(m, b, a) for m, b, a in robust.MODELS.values()
+                                            if m == "finetune"}
     assert payload["versions"]["torch"]
     for name, family in payload["families"].items():
         if family["budget"] is not None or not name.startswith("adapt-"):  # a rising adaptation curve: see below
@@ -75,7 +77,7 @@ def test_shipped_budget_curves_justify_the_converged_budget():
 def _check_family(family: dict, steps: int) -> None:
     assert steps == family["budget"]
     for curve in family["curves"]:
-        means = budget.curve_means(curve["rows"])  # recomputed from the runs, not read from 'means'
+        means = budget.curve_means(curve["rows"], curve.get("value", "target_accuracy"))  # from the runs, not 'means'
         assert len({r["seed"] for r in curve["rows"]}) >= 3, curve["name"]
         own = budget.converged_budget(means)
         assert own is not None and own <= steps, curve["name"]
@@ -225,3 +227,25 @@ def test_adapt_budget_names_a_rising_curve(tmp_path):
         budget.adapt_steps("dann", path=path)
     with pytest.raises(BudgetError, match="no budget curve for 'adapt-coral'"):
         budget.adapt_budget("coral", path=path)
+
+
+def test_every_claim_of_notebook_06_holds_on_the_converged_reference():
+    reference = _reference("06_adversarial_robustness.json")
+    assert reference["reference"] is True and len(reference["seeds"]) >= 3
+    for name, (method, backbone, adversarial) in robust.MODELS.items():  # every model, every seed, its budget
+        rows = [r for r in reference["runs"] if r["name"] == name]
+        assert {r["seed"] for r in rows} == set(reference["seeds"]), name
+        assert {r["steps"] for r in rows} == {budget.robust_steps(method, backbone, adversarial)}, name
+        assert all(set(r["robust_accuracy"]) == {"fgsm", "pgd"} for r in rows), name
+    verdicts = claims.verdicts("06", reference)
+    assert len(verdicts) >= 8
+    for verdict in verdicts:
+        assert verdict.holds, str(verdict)
+        assert "{" not in verdict.text
+
+
+def test_a_contradicted_claim_of_notebook_06_fails():
+    reference = _reference("06_adversarial_robustness.json")
+    swapped = {"finetune": "finetune + PGD training", "finetune + PGD training": "finetune"}
+    flipped = dict(reference, runs=[dict(r, name=swapped.get(r["name"], r["name"])) for r in reference["runs"]])
+    assert not {v.claim.name: v for v in claims.verdicts("06", flipped)}["adversarial_training_helps"].holds

@@ -65,3 +65,32 @@ def test_transfer_augment_bad_input(capsys):
         assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "none" in err and "heavy" in err and "[0, 1]" in err
+
+
+def test_robust_writes_clean_and_robust_accuracy_in_the_shared_shape(tmp_path, capsys):
+    out = tmp_path / "robust.json"
+    code = main(["robust", "--target", "mnistm", "--labels-per-class", "2", "--method", "finetune", "--steps", "3",
+                 "--eps", "4/255", "0.03", "--test-images", "20", "--pgd-steps", "2", "--seeds", "0", "1",
+                 "--device", "cpu", "--json", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "pgd 4/255 %" in printed and "PGD-2 at 7.65/255" in printed  # 0.03 in grey levels
+    payload = json.loads(out.read_text())
+    assert payload["command"] == "robust" and len(payload["runs"]) == 2
+    assert payload["config"]["backbone"] == "standard" and payload["config"]["eps"] == ["0/255", "4/255", "7.65/255"]
+    for part in ("mean", "std"):
+        assert set(payload[part]["robust_accuracy"]) == {"fgsm", "pgd"}
+        assert set(payload[part]["robust_accuracy"]["pgd"]) == {"0/255", "4/255", "7.65/255"}
+        assert 0 <= payload[part]["clean_accuracy"] <= 1
+
+
+def test_robust_bad_input_is_a_one_line_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["robust", "--eps", "300/255"])
+    assert exit_.value.code == 2 and "radius in [0, 1]" in capsys.readouterr().err
+    assert main(["robust", "--method", "linear-probe", "--adversarial-training", "fgsm", "--seeds", "0",
+                 "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "adversarial training applies to scratch and finetune" in err
+    assert main(["robust", "--steps", "0", "--seeds", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from datl_helpers import check, exercises
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 STUDENT = NOTEBOOKS / "exercises"
-COURSE = sorted(p.name for p in NOTEBOOKS.glob("0[1-4]_*.ipynb"))
+COURSE = sorted(p.name for p in NOTEBOOKS.glob("0[1-46]_*.ipynb"))
 
 
 def run_exercise_section(nb) -> list:
@@ -43,9 +43,9 @@ def run_exercise_section(nb) -> list:
     return results
 
 
-def test_four_notebooks_have_at_least_three_checked_exercises():
+def test_course_notebooks_have_at_least_three_checked_exercises():
     assert COURSE == ["01_feature_extraction.ipynb", "02_fine_tuning.ipynb", "03_augmentation.ipynb",
-                      "04_domain_adversarial.ipynb"]
+                      "04_domain_adversarial.ipynb", "06_adversarial_robustness.ipynb"]
     for name in COURSE:
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         assert len(exercises.solution_cells(nb)) >= 3, name
@@ -169,23 +169,10 @@ def test_augmentation_and_statistics_mistakes_are_explained(domains):
 
 
 def test_dann_mistakes_are_explained():
-    class NotReversed(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x, coeff):
-            ctx.coeff = coeff
-            return x.view_as(x)
-
-        @staticmethod
-        def backward(ctx, grad):
-            return ctx.coeff * grad, None
-
-    class NoLambda(NotReversed):
-        @staticmethod
-        def backward(ctx, grad):
-            return -grad, None
-
-    assert "not reversed" in check.grad_reverse(NotReversed).message
-    assert "lambda was ignored" in check.grad_reverse(NoLambda).message
+    assert "passed through unchanged" in check.reverse_without_function(lambda x, c: x).message
+    assert "coeff was ignored" in check.reverse_without_function(lambda x, c: 2 * x.detach() - x).message
+    assert "identity going forward" in check.reverse_without_function(lambda x, c: -c * x).message
+    assert "no gradient flows" in check.reverse_without_function(lambda x, c: x.detach()).message
     assert "starts at 0" in check.dann_lambda(lambda p, g, m: m).message or \
         "start at 0" in check.dann_lambda(lambda p, g, m: m).message
     accuracy_not_error = lambda s, t: 2 * (1 - 2 * 0.95)  # noqa: E731
@@ -213,3 +200,33 @@ def test_checks_accept_alternatives_and_catch_subtle_mistakes(domains):
         return max(0.0, 2 * (1 - 2 * (1 - accuracy)))
 
     assert "held-out" in check.proxy_a_distance(on_training_points).message
+
+
+def test_attack_exercise_mistakes_are_explained():
+    import torch.nn.functional as F
+
+    def untargeted(model, x, target, eps):  # the sign of plain FGSM: away from the target class
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x), target), x)
+        return (x + eps * grad.sign()).clamp(0, 1).detach()
+
+    assert "steps down that loss" in check.targeted_fgsm(untargeted).message
+
+    def linf_step(model, x, y, eps):
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+        return (x + eps * grad.sign()).clamp(0, 1).detach()
+
+    def batch_norm(model, x, y, eps):
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+        return (x + eps * grad / grad.norm()).clamp(0, 1).detach()
+
+    assert "L-infinity step" in check.fgm_l2(linf_step).message
+    assert "each image's own norm" in check.fgm_l2(batch_norm).message
+
+    def first_below(curve):
+        points = sorted(curve.items())
+        return next((e for e, a in points if a <= points[0][1] / 2), None)
+
+    assert "interpolate" in check.half_accuracy_eps(first_below).message

@@ -71,3 +71,36 @@ def test_notebook_01_probe_matches_the_library(domains):
     for k, v in ours.state_dict().items():  # BatchNorm kept its pretrained statistics
         if k in stats:
             assert torch.equal(v, stats[k]), k
+
+
+def test_notebook_06_attacks_match_the_library(domains):
+    from datl_helpers import robust
+
+    ns = mechanism("06_adversarial_robustness.ipynb")
+    torch.manual_seed(0)
+    model = models.load_pretrained().eval()
+    target = domains["mnistm"]
+    x, y = to_float(target.x_test[:16]), target.y_test[:16]
+    for eps in (2 / 255, 8 / 255):
+        assert torch.allclose(ns["fgsm_by_hand"](model, x, y, eps), robust.fgsm(model, x, y, eps), atol=1e-6)
+        ours = ns["pgd_by_hand"](model, x, y, eps, steps=5, generator=torch.Generator().manual_seed(3))
+        library = robust.pgd(model, x, y, eps, steps=5, generator=torch.Generator().manual_seed(3))
+        assert torch.allclose(ours, library, atol=1e-6)
+
+
+def test_notebook_04_reversal_and_domain_classifier_match_the_library():
+    ns = mechanism("04_domain_adversarial.ipynb")
+    torch.manual_seed(0)
+    ours = ns["DomainClassifierByHand"](16, hidden=8, coeff=0.3)
+    library = dann.DomainClassifier(16, hidden=8)
+    library.reverse.coeff = 0.3
+    library.net.load_state_dict(ours.net.state_dict())
+    feats = [torch.randn(6, 16, generator=torch.Generator().manual_seed(1)).requires_grad_(True) for _ in range(2)]
+    out = [ours(feats[0]), library(feats[1])]
+    assert torch.allclose(out[0], out[1])
+    for o in out:
+        o.sum().backward()
+    assert torch.allclose(feats[0].grad, feats[1].grad)  # the same reversed gradient reaches the features
+    x = torch.randn(3, 2, requires_grad=True)
+    ns["GradReverse"].apply(x, 0.5).sum().backward()
+    assert torch.allclose(x.grad, torch.full_like(x, -0.5))
