@@ -115,8 +115,9 @@ CONTENT_SHA256 = {
     "spam_old": "1a44991c89752f59370174c15557d93a078506d4524db8960f536f3055316b92",
     "spam_new": "b31cee40ede478eb2781d6cff176fb69a4ca31e862c9cf45bb536cb5b5867ae7",
 }
-# Installed by binder/apt.txt (apt-get install r-cran-modeldata): read in place, nothing to fetch.
-MODELDATA_INSTALLED = Path("/usr/lib/R/site-library/modeldata/data")
+# An installed R package modeldata (apt-get install r-cran-modeldata, or install.packages("modeldata")
+# in R) is read in place, nothing to fetch; its content is checked against the same pin.
+MODELDATA_INSTALLED = (Path("/usr/lib/R/site-library/modeldata/data"), Path("/usr/local/lib/R/site-library/modeldata/data"))
 
 
 def _client_command(art: Artefact) -> list[str]:
@@ -351,7 +352,8 @@ def card(name: str, artefact: Path, domain: TextDomain) -> dict:
     }[name]
     return {
         "name": name, "title": what[0], "recipe": what[1], "licence": art.licence,
-        "source": f"`{' '.join(art.command)}` ({artefact.name})", "classes": list(domain.classes),
+        "source": f"`{' '.join(art.command)}` ({artefact.name})" if artefact.is_file()
+        else f"the installed R package modeldata ({artefact})", "classes": list(domain.classes),
         "n_train": len(domain.y_train), "n_test": len(domain.y_test), "builder_version": BUILDER_VERSION[name],
         "kind": "text", "offline": False,
     }
@@ -402,19 +404,31 @@ def _load_cached(name: str, root: Path) -> TextDomain:
                       np.array(p["y_test"], dtype=np.int64), tuple(p["classes"]), card_)
 
 
+def _installed(name: str) -> TextDomain | None:
+    """The ``food`` domain from an installed R package modeldata, when one holds exactly the pinned data."""
+    for folder in MODELDATA_INSTALLED if name == "food" else ():
+        if (folder / "Rdata.rdb").exists():
+            try:
+                domain = parse_domain(name, folder)
+            except BadDataError:  # another modeldata version, without these objects
+                continue
+            if content_sha256(domain) == CONTENT_SHA256[name]:
+                domain.card = card(name, folder, domain)
+                return domain
+    return None
+
+
 def build_text_domain(name: str, root: Path) -> TextDomain:
     """Fetch (when needed), verify and parse domain ``name``; refuse data that fails its checks."""
     downloads = root / "downloads"
     key = SOURCE_OF[name]
-    if name == "food" and (MODELDATA_INSTALLED / "Rdata.rdb").exists() and _find(downloads, ARTEFACTS[key]) is None:
-        artefact, pinned = MODELDATA_INSTALLED, False  # installed by apt (binder/apt.txt)
-    else:
-        artefact = fetch(key, downloads)
-        pinned = check_artefact(key, artefact)
+    if _find(downloads, ARTEFACTS[key]) is None and (domain := _installed(name)) is not None:
+        return domain
+    artefact = fetch(key, downloads)
+    pinned = check_artefact(key, artefact)
     domain = parse_domain(name, artefact)
     if content_sha256(domain) != CONTENT_SHA256[name]:
-        if artefact.is_file():
-            artefact.unlink()  # a corrupt or different download: fetch again next time
+        artefact.unlink()  # a corrupt or different download: fetch again next time
         raise BadDataError(
             f"{artefact} {'has the pinned sha256 but ' if pinned else 'does not have the pinned sha256 and '}"
             f"parses to data that differs from the pinned {name!r} ({content_sha256(domain)[:12]}...); "

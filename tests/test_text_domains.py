@@ -336,3 +336,17 @@ def test_nothing_of_the_corpora_is_in_the_repository():
     suffixes = {".whl", ".deb", ".tgz", ".rdb", ".rdx"}
     tracked = [p for p in repo.rglob("*") if ".git" not in p.parts and ".venv" not in p.parts]
     assert not [p for p in tracked if p.suffix in suffixes or p.name.endswith(".json.gz")]
+
+
+def test_food_from_an_installed_modeldata_only_when_it_holds_the_pinned_data(tmp_data_dir, tmp_path, monkeypatch):
+    installed = tmp_path / "site-library/modeldata/data"
+    write_lazyload(installed, {"training_data": food_frame(*TRAIN), "testing_data": food_frame(*TEST)})
+    monkeypatch.setattr(td, "MODELDATA_INSTALLED", (tmp_path / "nowhere", installed))
+    monkeypatch.setitem(td.CONTENT_SHA256, "food", td.content_sha256(td.parse_domain("food", installed)))
+    d = data.load_domain("food")
+    assert d.text_test == TEST[0] and "installed R package" in d.card["source"]
+    assert not (tmp_data_dir / "downloads").exists()  # nothing fetched
+    monkeypatch.setitem(td.CONTENT_SHA256, "food", "0" * 64)  # another version: fetched instead
+    monkeypatch.setattr(td.shutil, "which", lambda name: None)
+    with pytest.raises(DataUnavailableError, match="apt-get download r-cran-modeldata"):
+        data.load_domain("food", rebuild=True)
