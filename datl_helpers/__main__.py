@@ -80,7 +80,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         elif name in data.TEXT_DOMAINS and not args.domains:
             try:  # by default a missing package client or network skips the text domains, with one line
                 rows.extend(data.prepare((name,), args.data_dir))
-            except data.DataUnavailableError as err:
+            except DatlError as err:
                 print(f"note: text domain {name!r} not prepared (notebook 07 needs it): {err}", flush=True)
                 continue
         else:

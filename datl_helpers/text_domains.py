@@ -428,11 +428,12 @@ def build_text_domain(name: str, root: Path) -> TextDomain:
     pinned = check_artefact(key, artefact)
     domain = parse_domain(name, artefact)
     if content_sha256(domain) != CONTENT_SHA256[name]:
-        artefact.unlink()  # a corrupt or different download: fetch again next time
+        artefact.unlink()  # a corrupt or different download: never used, fetched again next time
+        art = ARTEFACTS[key]
         raise BadDataError(
-            f"{artefact} {'has the pinned sha256 but ' if pinned else 'does not have the pinned sha256 and '}"
-            f"parses to data that differs from the pinned {name!r} ({content_sha256(domain)[:12]}...); "
-            f"it was removed, run `python -m datl_helpers prepare --domains {name}` again"
+            f"{artefact.name} {'has the pinned sha256 but ' if pinned else 'is not the pinned file and '}parses to "
+            f"other data than the pinned {name!r} (another release of the package?); it was removed. The pinned file "
+            f"is {art.pattern} with sha256 {art.sha256[0][:16]}...: {how_to_fetch(key, downloads)}"
         )
     domain.card = card(name, artefact, domain)
     return domain

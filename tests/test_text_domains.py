@@ -258,7 +258,7 @@ def test_text_domain_is_cached_verified_and_rebuilt(tmp_data_dir, tiny_movies):
 
 def test_a_download_that_parses_to_other_data_is_refused_and_removed(tmp_data_dir, tiny_movies, monkeypatch):
     monkeypatch.setitem(td.CONTENT_SHA256, "movies", "0" * 64)
-    with pytest.raises(BadDataError, match="differs from the pinned 'movies'.*prepare --domains movies"):
+    with pytest.raises(BadDataError, match="other data than the pinned 'movies'.*put the file it writes"):
         data.load_domain("movies")
     assert not tiny_movies.exists() and td.text_cache_status("movies", tmp_data_dir) == "missing"
 
