@@ -1,4 +1,4 @@
-"""Checks for the exercises in notebooks 01-04 and 06: each takes your answer and returns ``Feedback``.
+"""Checks for the exercises in notebooks 01-04, 06 and 07: each takes your answer and returns ``Feedback``.
 
 A check builds small inputs of its own, runs your function on them, compares the result with the
 library's own answer, and explains a wrong one in a sentence ("the head is frozen too: ...")
@@ -529,11 +529,72 @@ def half_accuracy_eps(answer: Callable) -> str:
     return f"accuracy halves at about {255 * want:.1f}/255 here; one number to compare models by."
 
 
+# --------------------------------------------------------------------------------------------
+# Notebook 07: text
+# --------------------------------------------------------------------------------------------
+
+_SOURCE_TEXTS = ["a moving film with a great cast", "the plot is dull and the film drags",
+                 "great acting, a moving story", "dull dialogue and a weak plot"]
+_TARGET_TEXTS = ["this tea tastes great", "stale cookies, weak flavour", "great coffee, fresh taste",
+                 "the chips were stale"]
+
+
+@_exercise("7.1 a vectoriser for two domains")
+def text_vectorizer(answer: Callable) -> str:
+    vec = answer(_SOURCE_TEXTS, _TARGET_TEXTS, 40)
+    if not hasattr(vec, "transform") or not hasattr(vec, "vocabulary_"):
+        raise NotYet("return the *fitted* vectoriser (TfidfVectorizer(...).fit(texts)), not a matrix")
+    vocab = vec.vocabulary_
+    if "tea" not in vocab and "stale" not in vocab:
+        raise NotYet("words that only the target uses ('tea', 'stale') are missing: fit on the source texts "
+                     "AND the unlabelled target texts")
+    if not any(" " in w for w in vocab):
+        raise NotYet("no word pairs in the vocabulary: use ngram_range=(1, 2) (uni- and bigrams)")
+    if len(vocab) > 40:
+        raise NotYet(f"the vocabulary has {len(vocab)} entries; cap it with max_features")
+    row = vec.transform(["great film"]).toarray()[0]
+    if abs(float(np.linalg.norm(row)) - 1) > 1e-4:
+        raise NotYet("rows should be TF-IDF weights with unit length (TfidfVectorizer's default norm)")
+    return f"{len(vocab)} words and word pairs from both domains, TF-IDF weighted."
+
+
+@_exercise("7.2 the most domain-specific words")
+def domain_words(answer: Callable) -> str:
+    words = np.array(["film", "plot", "great", "tea", "stale", "the"])
+    coef = np.array([-2.0, -1.5, 0.1, 2.5, 1.0, 0.0])  # negative: says "source", positive: says "target"
+    got = answer(coef, words, 2)
+    if not isinstance(got, tuple) or len(got) != 2:
+        raise NotYet("return a pair: (the k most source-like words, the k most target-like words)")
+    source, target = [list(map(str, side)) for side in got]
+    if source == ["tea", "stale"] or target == ["film", "plot"]:
+        raise NotYet("the sides are swapped: the domain classifier predicts target = 1, so negative weights "
+                     "say 'source'")
+    if source != ["film", "plot"]:
+        raise NotYet(f"most source-like should be ['film', 'plot'] (most negative first), got {source}")
+    if target != ["tea", "stale"]:
+        raise NotYet(f"most target-like should be ['tea', 'stale'] (most positive first), got {target}")
+    return "sorted by the domain classifier's weights: these words give the domain away."
+
+
+@_exercise("7.3 the share of the gap closed")
+def gap_closed(answer: Callable) -> str:
+    for args, want in (((60.0, 70.0, 80.0), 0.5), ((60.0, 80.0, 80.0), 1.0), ((90.0, 88.0, 98.0), -0.25)):
+        got = float(answer(*args))
+        if want and math.isclose(got, -want):
+            raise NotYet("measure how far DANN moved from source-only toward the oracle: "
+                         "(dann - source_only) / (oracle - source_only)")
+        if not math.isclose(got, want, abs_tol=1e-6):
+            raise NotYet(f"for source-only {args[0]}, DANN {args[1]}, oracle {args[2]} expected {want}, got {got:.3g}"
+                         + (" (a DANN below source-only closes a negative share)" if want < 0 else ""))
+    return "(dann - source_only) / (oracle - source_only): negative when adaptation hurts."
+
+
 EXERCISES: dict[str, list[Callable[..., Feedback]]] = {
     "01": [to_model_input, mlp_probe, extract_features],
     "02": [freeze_first, layerwise_groups, l2sp_penalty],
     "03": [colour_pipeline, paired_gain, hurts_from],
     "04": [reverse_without_function, dann_lambda, proxy_a_distance],
     "06": [targeted_fgsm, fgm_l2, half_accuracy_eps],
+    "07": [text_vectorizer, domain_words, gap_closed],
 }
 """The checks of each notebook, in order."""

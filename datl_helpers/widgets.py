@@ -325,3 +325,22 @@ def attack_explorer(models, x: torch.Tensor, y: torch.Tensor, device="cpu"):
         control.observe(redraw, names="value")
     redraw()
     return w.VBox([w.HBox([model, attack, eps]), out])
+
+def describe_predictions(text: str, predictions: Mapping[str, tuple[str, float]]) -> str:
+    """One line per model for a typed text: ``predictions`` maps a model's name to (class, confidence)."""
+    if not text.strip():
+        return "type a review (or an email) above"
+    return "<br>".join(f"<b>{name}</b>: {label} ({confidence:.0%} sure)" for name, (label, confidence) in predictions.items())
+
+
+def text_predictor(predict, example: str = ""):
+    """A text box: as you type, ``predict(text)`` (a dict: model name -> (class, confidence)) is shown
+    for every model (notebook 07: source-only against DANN)."""
+    import ipywidgets as w
+
+    box = w.Textarea(value=example, placeholder="type a review or an email", layout=w.Layout(width="90%"),
+                     continuous_update=False)
+    shown = w.HTML(describe_predictions(example, predict(example) if example.strip() else {}))
+    box.observe(lambda _: setattr(shown, "value", describe_predictions(box.value, predict(box.value)
+                                                                        if box.value.strip() else {})), names="value")
+    return w.VBox([box, shown])

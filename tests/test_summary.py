@@ -90,4 +90,12 @@ def test_recompute_fills_a_missing_notebook_with_real_runs(domains):
     assert [r["method"] for r in rows] == ["head only", "layer-wise LRs", "too-high LR"]
     assert all(0.0 <= r["accuracy"] <= 1.0 and r["seeds"] == 1 for r in rows)
     with pytest.raises(ValueError, match="unknown notebook"):
-        summary.recompute("07")
+        summary.recompute("08")
+
+
+def test_recompute_covers_the_robustness_notebook(domains):
+    result = summary.recompute("06", steps=2, device="cpu")
+    rows = summary.robustness_rows({"06": result})
+    assert [r["model"] for r in rows] == ["linear probe", "finetune"]
+    assert all(0.0 <= r["pgd"] <= r["clean"] <= 1.0 for r in rows)
+    assert "PGD-10 8/255 (%)" in summary.robustness_table(rows).columns
