@@ -442,9 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.set_defaults(func=cmd_bench)
 
-    from datl_helpers.course import CELL_TIMEOUT, DEVICES
-
     from datl_helpers import robust
+    from datl_helpers.course import CELL_TIMEOUT, DEVICES
 
     p = sub.add_parser("robust", help="robustness of a transferred model to adversarial examples (FGSM, PGD)")
     p.add_argument("--target", default="mnistm", help="domain name, npz:PATH or folder:PATH")

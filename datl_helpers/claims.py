@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from datl_helpers.errors import ClaimError
 
+
 @dataclass(frozen=True)
 class Claim:
     """One headline claim of a notebook, testable against any results of that notebook."""

@@ -27,8 +27,8 @@ import torch
 
 from datl_helpers import metrics, models, train
 from datl_helpers.budget import check_steps
-from datl_helpers.errors import check_choice
 from datl_helpers.data import Domain, few_labels
+from datl_helpers.errors import check_choice
 
 METHODS = ("scratch", "linear-probe", "finetune")
 

@@ -31,7 +31,7 @@ def toy_domain(name: str, topic: list[str], n: int = 120, seed: int = 0, positiv
     """Sentences of topic words plus one sentiment word: the label is the sentiment."""
     rng = np.random.default_rng(seed)
     texts, labels = [], []
-    for i in range(n):
+    for _ in range(n):
         y = int(rng.random() < positive_share)
         words = list(rng.choice(topic, 3)) + [rng.choice(GOOD if y else BAD)]
         texts.append(" ".join(rng.permutation(words)))
