@@ -205,38 +205,40 @@ def freeze_first(answer: Callable) -> str:
     return "frozen stages get no gradient and keep their BatchNorm statistics; the rest train."
 
 
-@_exercise("2.2 layer-wise learning rates")
-def layerwise_groups(answer: Callable) -> str:
+@_exercise("2.2 no weight decay on biases and BatchNorm")
+def decay_groups(answer: Callable) -> str:
     model = _fresh_model()
     for p in model.stages.conv1.parameters():
         p.requires_grad_(False)
-    head_lr, decay = 1e-2, 0.5
-    groups = answer(model, head_lr, decay)
-    if not isinstance(groups, list) or not all(isinstance(g, dict) and "params" in g and "lr" in g for g in groups):
-        raise NotYet("return a list of dicts, each with 'params' (a list of tensors) and 'lr'")
+    groups = answer(model, 0.05)
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and "params" in g for g in groups):
+        raise NotYet("return a list of dicts, each with 'params' (a list of tensors) and 'weight_decay'")
     names = {id(p): n for n, p in model.named_parameters()}
-    n = len(model.stage_names)
-    expected = {**{s: head_lr * decay ** (n - i) for i, s in enumerate(model.stage_names)}, "head": head_lr}
     seen: dict[int, float] = {}
     for g in groups:
+        if "weight_decay" not in g:
+            raise NotYet("give every group its own 'weight_decay' (0.0 for the group that must not decay)")
         for p in g["params"]:
             if id(p) in seen:
                 raise NotYet(f"parameter {names.get(id(p))!r} is in two groups: each belongs to one")
-            seen[id(p)] = g["lr"]
+            seen[id(p)] = g["weight_decay"]
     for full, p in model.named_parameters():
-        part = full.split(".")[1] if full.startswith("stages.") else "head"
         if not p.requires_grad:
             if id(p) in seen:
                 raise NotYet(f"{full!r} is frozen: leave frozen parameters out of the groups")
             continue
         if id(p) not in seen:
             raise NotYet(f"{full!r} is in no group, so the optimizer would never update it")
-        if not math.isclose(seen[id(p)], expected[part], rel_tol=1e-6):
-            raise NotYet(f"{part!r} has lr {seen[id(p)]:g}; expected {expected[part]:g} "
-                         f"(head_lr * decay ** (stages after it, counting the head): earlier stages learn slower)")
-    torch.optim.SGD([g for g in groups if g["params"]], lr=head_lr)  # a valid optimizer spec
-    rates = ", ".join(f"{k} {v:g}" for k, v in expected.items() if k != "conv1")
-    return f"one learning rate per part, frozen conv1 without updates: {rates}."
+        decays = p.ndim >= 2  # conv kernels and linear weights
+        if decays and seen[id(p)] != 0.05:
+            raise NotYet(f"{full!r} is a weight matrix or kernel: it should decay (weight_decay 0.05)")
+        if not decays and seen[id(p)] != 0.0:
+            what = "a BatchNorm scale or shift" if "bn" in full or ".1." in full else "a bias"
+            raise NotYet(f"{full!r} is {what}: decaying it toward 0 does not limit what the layer can express, "
+                         "it only fights the normalisation; give it weight_decay 0.0 (p.ndim < 2)")
+    torch.optim.AdamW([g for g in groups if g["params"]], lr=1e-3)  # a valid optimizer spec
+    n_decay = sum(1 for p in model.parameters() if p.requires_grad and p.ndim >= 2)
+    return f"{n_decay} weight tensors decay; biases and BatchNorm parameters do not; frozen conv1 is left out."
 
 
 @_exercise("2.3 the L2-SP penalty")
@@ -591,7 +593,7 @@ def gap_closed(answer: Callable) -> str:
 
 EXERCISES: dict[str, list[Callable[..., Feedback]]] = {
     "01": [to_model_input, mlp_probe, extract_features],
-    "02": [freeze_first, layerwise_groups, l2sp_penalty],
+    "02": [freeze_first, decay_groups, l2sp_penalty],
     "03": [colour_pipeline, paired_gain, hurts_from],
     "04": [reverse_without_function, dann_lambda, proxy_a_distance],
     "06": [targeted_fgsm, fgm_l2, half_accuracy_eps],

@@ -146,10 +146,12 @@ def test_feature_extraction_mistakes_are_explained():
 
 
 def test_optimizer_and_penalty_mistakes_are_explained():
-    one_rate = lambda m, lr, d: [{"params": [p for p in m.parameters() if p.requires_grad], "lr": lr}]  # noqa: E731
-    assert "expected" in check.layerwise_groups(one_rate).message
-    everything = lambda m, lr, d: [{"params": list(m.parameters()), "lr": lr}]  # noqa: E731
-    assert "frozen" in check.layerwise_groups(everything).message
+    all_decay = lambda m, wd: [{"params": [p for p in m.parameters() if p.requires_grad], "weight_decay": wd}]  # noqa: E731
+    assert "weight_decay 0.0" in check.decay_groups(all_decay).message
+    everything = lambda m, wd: [{"params": list(m.parameters()), "weight_decay": 0.0}]  # noqa: E731
+    assert "frozen" in check.decay_groups(everything).message
+    no_key = lambda m, wd: [{"params": [p for p in m.parameters() if p.requires_grad]}]  # noqa: E731
+    assert "its own 'weight_decay'" in check.decay_groups(no_key).message
     decay = lambda m, s, k: k * sum((p ** 2).sum() for p in m.stages.parameters())  # noqa: E731
     assert "weight decay" in check.l2sp_penalty(decay).message
     whole = lambda m, s, k: k * sum(((p - s.get(n[7:], p)) ** 2).sum() for n, p in m.named_parameters())  # noqa: E731

@@ -104,3 +104,27 @@ def test_notebook_04_reversal_and_domain_classifier_match_the_library():
     x = torch.randn(3, 2, requires_grad=True)
     ns["GradReverse"].apply(x, 0.5).sum().backward()
     assert torch.allclose(x.grad, torch.full_like(x, -0.5))
+
+
+def test_notebook_02_groups_and_unfreezing_match_the_library():
+    from datl_helpers import finetune
+
+    ns = mechanism("02_fine_tuning.ipynb")
+    torch.manual_seed(0)
+    model = models.replace_head(models.load_pretrained(), 10)
+    ours = ns["layerwise_param_groups"](model, 3e-3, 0.3)
+    library = models.stage_param_groups(model, lr=3e-3, decay=0.3, include_frozen=True)
+    assert [g["name"] for g in ours] == [g["name"] for g in library]
+    assert [g["lr"] for g in ours] == pytest.approx([g["lr"] for g in library])
+    assert all([id(p) for p in a["params"]] == [id(p) for p in b["params"]] for a, b in zip(ours, library))
+
+    twin = models.replace_head(models.load_pretrained(), 10)
+    hook = finetune.gradual_unfreezing(twin, every=2)
+    state = lambda m: [(p.requires_grad, mod.training) for s in m.stages.children()  # noqa: E731
+                       for mod in s.modules() for p in mod.parameters(recurse=False)]
+    for epoch in range(10):
+        model.train()
+        twin.train()
+        ns["unfreeze_for_epoch"](model, epoch, every=2)
+        hook(epoch, twin)
+        assert state(model) == state(twin), epoch
