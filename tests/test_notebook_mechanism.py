@@ -128,3 +128,23 @@ def test_notebook_02_groups_and_unfreezing_match_the_library():
         ns["unfreeze_for_epoch"](model, epoch, every=2)
         hook(epoch, twin)
         assert state(model) == state(twin), epoch
+
+
+def test_notebook_03_pipeline_matches_the_library():
+    from datl_helpers import augment
+
+    ns = mechanism("03_augmentation.ipynb")
+    x = torch.rand(20, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    state = torch.random.get_rng_state()
+    for strength in (0.25, 1.0):
+        ours = ns["augment_by_groups"](x, ns["pipeline_by_hand"](strength), seed=7)
+        library = augment.build_pipeline(strength, kinds=("geometry", "colour"))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(7)
+            expected = torch.cat([library(g) for g in x.split(8)]).clamp(0, 1)
+        assert torch.equal(ours, expected), strength
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global random state is untouched
+    # and the same seed through the library's BatchAugment gives one draw per group of 8 as well
+    aug = augment.BatchAugment(1.0, kinds=("geometry", "colour"), seed=0)
+    out = aug(x)
+    assert out.shape == x.shape and not torch.equal(out[:8], x[:8])
