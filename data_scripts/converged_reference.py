@@ -5,6 +5,7 @@
     python data_scripts/converged_reference.py labels         # -> reference_results/01_feature_extraction.json
     python data_scripts/converged_reference.py finetuning     # -> reference_results/02_fine_tuning.json
     python data_scripts/converged_reference.py adaptation --workers 1  # -> reference_results/04_domain_adversarial.json
+    python data_scripts/converged_reference.py paper --start 1000 # -> reference_results/04_paper_protocol.json
     python data_scripts/converged_reference.py robustness --workers 1  # -> reference_results/06_adversarial_robustness.json
 
 ``budgets`` trains each configuration at doubling budgets (from ``--start`` steps, 3 seeds) until
@@ -34,6 +35,11 @@ pairs (from 300 steps, doubling; added to ``budget_curves.json`` as ``adapt-<met
 writes every method on every pair at its converged budget, what each change of the protocol is
 worth (source-only on ``syn -> mnist``), the backbone's zero-shot accuracy and the alignment and
 model-selection diagnostics (``04_domain_adversarial.json``).
+
+``paper`` measures source-only and DANN under the DANN paper's protocol (its MNIST network from
+random weights, SGD, lambda up to 1: ``dann.paper_config``) on ``mnist -> mnistm``: budget curves
+(families ``adapt-scratch-<method>``), then both at their converged budget, beside the paper's
+numbers (``04_paper_protocol.json``).
 
 ``robustness`` measures the budget curves of notebook 06's trained models (clean accuracy and
 PGD-10 accuracy at 8/255, from 100 steps, doubling; added as ``robust-<method>-<backbone>-<training>``),
@@ -130,8 +136,17 @@ class Runner:
                     row = json.loads(line)
                     self.done[job_key(row)] = row
 
-    def run(self, jobs: list[dict]) -> list[dict]:
-        todo = {job_key(j): j for j in jobs if job_key(j) not in self.done}
+    def reuse(self, rows: list[dict]) -> int:
+        """Take runs measured before (e.g. by the shipped reference) as done, in memory only: the
+        cache file keeps what this machine measured. Returns how many were new."""
+        fresh = {job_key(r): r for r in rows if job_key(r) not in self.done}
+        self.done.update(fresh)
+        return len(fresh)
+
+    def run(self, jobs: list[dict], need: tuple[str, ...] = ()) -> list[dict]:
+        """Every job's row, running the jobs not done yet (or done without one of the keys ``need``)."""
+        todo = {job_key(j): j for j in jobs
+                if job_key(j) not in self.done or any(k not in self.done[job_key(j)] for k in need)}
         if todo:
             print(f"  {len(todo)} runs to do ({len(jobs) - len(todo)} from the cache)", flush=True)
             start = time.perf_counter()
@@ -369,43 +384,141 @@ def zero_shot(pairs) -> dict[str, float]:
             for s, t in pairs}
 
 
-def adaptation(runner: Runner, start: int, largest: int) -> dict:
+def shipped_adaptation_runs() -> list[dict]:
+    """The adaptation runs the shipped reference already holds, as cache rows: every budget-curve
+    row (marked ``partial``: curves keep fewer keys than the table), every run of the table and of
+    the protocol's causes. ``adaptation --from-shipped`` goes on from them instead of from scratch."""
+    curves = json.loads((REFERENCE / "budget_curves.json").read_text())["families"]
+    reference = json.loads((REFERENCE / "04_domain_adversarial.json").read_text())
+    rows = []
+    for name, family in curves.items():
+        if name.startswith("adapt-"):
+            rows += [{**r, **adapt_job(family["method"], c["source"], c["target"], r["steps"], r["seed"],
+                                        family["protocol"]), "partial": True}
+                     for c in family["curves"] for r in c["rows"]]
+    for r in reference["runs"]:
+        rows.append({**r, **adapt_job(r["method"], *r["pair"].split(" -> "), r["steps"], r["seed"])})
+    for r in reference["protocol_steps"]:
+        protocol = PROTOCOL_STEPS[r["protocol_step"]] or {}
+        rows.append({**r, **adapt_job(r["method"], *r["pair"].split(" -> "), r["steps"], r["seed"], protocol)})
+    return rows
+
+
+REPRODUCE_POINTS = 0.5  # another CPU may change the last digits of a run (a few test images), not more
+
+
+def check_shipped_reproduces() -> dict:
+    """Re-run the shipped reference's first run, with its thread count, and stop unless the
+    result is within REPRODUCE_POINTS of it: runs are only reused from code that still gives the
+    same numbers (the same CPU gives the same digits; another may move a test image or two).
+    Returns what was compared, for the provenance."""
+    import torch
+
+    reference = json.loads((REFERENCE / "04_domain_adversarial.json").read_text())
+    first = reference["runs"][0]
+    torch.set_num_threads(reference["torch_threads_per_run"])
+    row = run_adapt_job(adapt_job(first["method"], *first["pair"].split(" -> "), first["steps"], first["seed"]))
+    moved = 100 * (row["target_accuracy"] - first["target_accuracy"])
+    what = f"{first['method']} {first['pair']} seed {first['seed']} {first['steps']} steps"
+    if abs(moved) > REPRODUCE_POINTS:
+        raise SystemExit(f"the shipped run {what} gave {100 * first['target_accuracy']:.1f} % and "
+                         f"{100 * row['target_accuracy']:.1f} % now: the code changed since the reference was "
+                         "measured; run `adaptation` without --from-shipped")
+    print(f"shipped run reproduced within {moved:+.1f} points: {what}", flush=True)
+    return {"run": what, "shipped": first["target_accuracy"], "now": row["target_accuracy"]}
+
+
+def adaptation(runner: Runner, start: int, largest: int, from_shipped: bool = False) -> dict:
     """Notebook 04: the budget curves of every adaptation method on every pair (from the
-    backbone), then every method on every pair at its converged budget, the protocol's causes and
-    the diagnostics."""
+    backbone), then every method on every pair at that pair's converged budget, the protocol's
+    causes and the diagnostics. With ``from_shipped`` the runs of the shipped reference are reused
+    (after one of them is reproduced), so only longer budgets and missing runs are trained."""
     from datl_helpers import adaptation as methods
     from datl_helpers import budget, dann
 
+    shipped, reproduced = None, None
+    if from_shipped:
+        reproduced = check_shipped_reproduces()
+        shipped = json.loads((REFERENCE / "04_domain_adversarial.json").read_text())
+        print(f"reusing {runner.reuse(shipped_adaptation_runs())} shipped runs", flush=True)
     protocol = {}  # the defaults of dann.DannConfig are the protocol
     families = adapt_curves(runner, methods.METHODS, PAIRS, protocol, start, largest, "adapt",
                             "adaptation from the shipped backbone on notebook 04's pairs")
     add_families(families)
-    # each method at its own converged budget; a family still rising at --largest runs at the largest
-    # budget measured, and the reference says so (its numbers are then lower bounds of a rising curve)
+    # each method on each pair at that pair's converged budget (budget.adapt_budget(method, pair));
+    # a curve still rising at --largest runs at the largest budget measured, and the reference says
+    # so (its numbers are then lower bounds of a rising curve)
+    pair_name = "{} -> {}".format
+    steps = {m: {pair_name(c["source"], c["target"]): budget.converged_budget(c["means"]) or max(c["means"])
+                 for c in families[f"adapt-{m}"]["curves"]} for m in methods.METHODS}
+    rising = [f"{c['name']}" for m in methods.METHODS for c in families[f"adapt-{m}"]["curves"]
+              if budget.converged_budget(c["means"]) is None]
     unconverged = [m for m in methods.METHODS if families[f"adapt-{m}"]["budget"] is None]
-    steps = {m: families[f"adapt-{m}"]["budget"] or max(max(c["means"]) for c in families[f"adapt-{m}"]["curves"])
-             for m in methods.METHODS}
-    if unconverged:
-        print(f"NOT converged up to {largest} steps: {', '.join(unconverged)}; their runs use the largest budget")
-    jobs = [adapt_job(m, s, t, steps[m], seed, protocol) for s, t in PAIRS for m in methods.METHODS for seed in SEEDS]
+    if rising:
+        print(f"NOT converged up to {largest} steps: {', '.join(rising)}; those runs use the largest budget")
     keep = ("pair", "method", "seed", "steps", "target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1",
             "seconds")
-    runs = [{k: r[k] for k in keep} for r in runner.run(jobs)]
+    jobs = [adapt_job(m, s, t, steps[m][pair_name(s, t)], seed, protocol)
+            for s, t in PAIRS for m in methods.METHODS for seed in SEEDS]
+    runs = [{k: r[k] for k in keep} for r in runner.run(jobs, need=keep)]
+    so_steps = steps["source-only"][pair_name(*CAUSES_PAIR)]
     causes = [{**r, "protocol_step": name} for name, step in PROTOCOL_STEPS.items() for r in runner.run(
-        [adapt_job("source-only", *CAUSES_PAIR, steps["source-only"], seed, step or protocol) for seed in SEEDS])]
+        [adapt_job("source-only", *CAUSES_PAIR, so_steps, seed, step or protocol) for seed in SEEDS], need=keep)]
     causes = [{k: r[k] for k in (*keep, "protocol_step")} for r in causes]
-    first = f"{PAIRS[0][0]} -> {PAIRS[0][1]}"
-    diag_steps = {m: budget.converged_budget(next(c for c in families[f"adapt-{m}"]["curves"]
-                                                  if (c["source"], c["target"]) == PAIRS[0])["means"]) or steps[m]
-                  for m in ("source-only", "dann")}  # the first pair's own converged budgets
-    pad_rows, selection_rows = adapt_diagnostics(diag_steps, protocol)
+    first = pair_name(*PAIRS[0])
+    diag_steps = {m: steps[m][first] for m in ("source-only", "dann")}  # the first pair's own budgets
+    if shipped is not None and shipped["diagnostics"]["steps"] == diag_steps:
+        pad_rows, selection_rows = shipped["proxy_a_distance"], shipped["selection"]  # the same runs
+    else:
+        pad_rows, selection_rows = adapt_diagnostics(diag_steps, protocol)
+    threads = runner.threads
+    if shipped is not None and shipped["torch_threads_per_run"] != threads:
+        threads = {"new runs": threads, "runs reused from the reference of " + shipped["date"]:
+                   shipped["torch_threads_per_run"]}
     payload = {"smoke": False, "reference": True, "device": "cpu", "seeds": SEEDS, "runs": runs,
                "zero_shot": zero_shot(PAIRS), "protocol_steps": causes, "proxy_a_distance": pad_rows,
                "selection": selection_rows,
                "config": dann.config_dict(dann.DannConfig()),
                "diagnostics": {"pair": first, "seed": 0, "steps": diag_steps}, "not_converged": unconverged,
-               **provenance({"steps": steps, "batch_size": dann.DannConfig().batch_size}, runner.threads)}
+               "not_converged_curves": rising,
+               **({"reused": {"from_reference_of": shipped["date"], "check": reproduced}} if shipped else {}),
+               **provenance({"steps": steps, "batch_size": dann.DannConfig().batch_size}, threads)}
     write_json(REFERENCE / "04_domain_adversarial.json", payload)
+    return payload
+
+
+def paper_protocol() -> dict:
+    """The DannConfig fields of the paper's protocol (dann.paper_config) that differ from the defaults."""
+    import dataclasses
+
+    from datl_helpers import dann
+
+    default, paper = dataclasses.asdict(dann.DannConfig()), dataclasses.asdict(dann.paper_config())
+    return {k: v for k, v in paper.items() if v != default[k] and k != "steps"}
+
+
+def paper(runner: Runner, start: int, largest: int) -> dict:
+    """Notebook 04's comparison with the paper: source-only and DANN from random weights under the
+    paper's protocol on ``mnist -> mnistm``, budget curves from ``start`` steps (3 seeds, doubling;
+    families ``adapt-scratch-<method>``), then both at their converged budget."""
+    from datl_helpers import budget, dann
+
+    protocol = paper_protocol()
+    pair = PAIRS[0]
+    families = adapt_curves(runner, ("source-only", "dann"), [pair], protocol, start, largest, "adapt-scratch",
+                            "the paper's protocol from random weights (dann.paper_config)")
+    add_families(families)
+    keep = ("pair", "method", "seed", "steps", "target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1",
+            "seconds")
+    steps = {m: budget.converged_budget(f["curves"][0]["means"]) or max(f["curves"][0]["means"])
+             for m, f in ((f["method"], f) for f in families.values())}
+    rows = runner.run([adapt_job(m, *pair, steps[m], seed, protocol) for m in steps for seed in SEEDS], need=keep)
+    payload = {"reference": True, "device": "cpu", "seeds": SEEDS, "pair": "{} -> {}".format(*pair),
+               "runs": [{k: r[k] for k in keep} for r in rows], "paper": dann.PAPER_RESULTS,
+               "config": dann.config_dict(dann.paper_config()),
+               "not_converged": [m for m, f in ((f["method"], f) for f in families.values()) if f["budget"] is None],
+               **provenance({"steps": steps, "batch_size": dann.paper_config().batch_size}, runner.threads)}
+    write_json(REFERENCE / "04_paper_protocol.json", payload)
     return payload
 
 
@@ -660,13 +773,16 @@ def labels(runner: Runner) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["budgets", "augmentation", "labels", "finetuning", "adaptation",
+    parser.add_argument("what", choices=["budgets", "augmentation", "labels", "finetuning", "adaptation", "paper",
                                          "robustness"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
     parser.add_argument("--cache", type=Path, default=ROOT / ".datl_cache" / "reference_runs.jsonl")
     parser.add_argument("--start", type=int, default=100, help="the first budget of a curve (steps)")
     parser.add_argument("--largest", type=int, default=3200, help="stop doubling past this budget")
+    parser.add_argument("--from-shipped", action="store_true",
+                        help="adaptation: reuse the shipped reference's runs (after reproducing one) and train only "
+                             "what is missing, e.g. with a larger --largest")
     parser.add_argument("--steps", nargs=6, type=int,
                         metavar=("SCRATCH10", "SCRATCH50", "SCRATCH_ALL", "FINETUNE10", "FINETUNE50", "FINETUNE_ALL"),
                         help="augmentation: train at these budgets instead of the converged ones")
@@ -680,7 +796,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.what == "finetuning":
         finetuning(runner, 8, args.largest)
     elif args.what == "adaptation":
-        adaptation(runner, 300, args.largest)
+        adaptation(runner, 300, args.largest, args.from_shipped)
+    elif args.what == "paper":
+        paper(runner, args.start, args.largest)
     elif args.what == "robustness":
         robustness(runner, args.start, args.largest)
     else:

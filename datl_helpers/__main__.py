@@ -5,7 +5,7 @@
                                              (and online ones when named, with --download)
     transfer --target T --labels-per-class K --method scratch|linear-probe|finetune [--seeds ...]
              [--augment none|light|medium|heavy] [--augment-strength X]
-    adapt    --source S --target T --method source-only|dann|target-oracle|adabn|coral|entropy [--steps N] [--seeds ...]
+    adapt    --source S --target T --method source-only|dann|target-oracle|adabn|coral|entropy [--init backbone|scratch] [--steps N] [--seeds ...]
     bench    [--device auto] [--batch-size 256] [--workers 0 4]   images/s of the DANN step, ours vs DataLoader
     robust   --target T --labels-per-class K --method scratch|linear-probe|finetune|dann|source-only [--backbone standard|robust]
              [--adversarial-training none|fgsm|pgd] [--eps 2/255 4/255 8/255] [--seeds ...]
@@ -183,10 +183,12 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     if args.source in data.TEXT_DOMAINS or args.target in data.TEXT_DOMAINS or args.source.startswith("text:") \
             or args.target.startswith("text:"):
         return adapt_text(args)
-    if args.lambda_max is None:
-        args.lambda_max = dann.DannConfig.lambda_max
+    scratch = args.init == "scratch"
+    if scratch and args.method not in dann.METHODS:
+        raise DatlError(f"--init scratch runs the paper's protocol for {', '.join(dann.METHODS)}; "
+                        f"{args.method!r} needs the backbone (--init backbone)")
     if args.steps is None:
-        steps, converged = budget.adapt_budget(args.method)
+        steps, converged = budget.adapt_budget(args.method, init=args.init)
         if not converged:
             print(f"note: {args.method}'s budget curve is still rising at {steps} steps (the largest measured); "
                   "its accuracy is a lower bound")
@@ -195,9 +197,14 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     device = train.resolve_device(args.device)
     source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir)
     target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
-    config = dann.DannConfig(steps=steps, lambda_max=args.lambda_max, head=args.head,
-                             feature_lr_scale=args.feature_lr_scale, augment=args.augment,
-                             fast=False if args.plain_path else None)
+    fast = False if args.plain_path else None
+    if scratch:  # the paper's network, optimizer and schedules; --head/--augment/--feature-lr-scale do not apply
+        config = dann.paper_config(steps, fast=fast, **({} if args.lambda_max is None else
+                                                        {"lambda_max": args.lambda_max}))
+    else:
+        config = dann.DannConfig(steps=steps, lambda_max=dann.DannConfig.lambda_max if args.lambda_max is None else args.lambda_max,
+                                 head=args.head, feature_lr_scale=args.feature_lr_scale, augment=args.augment,
+                                 fast=fast)
     runs = run_seeds(args.seeds, lambda seed: adaptation.run_method(
         source, target, args.method, seed=seed, config=config, device=device))
     keys = ("target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds")
@@ -414,8 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="unlabelled target: domain name, npz:PATH, folder:PATH or text:PATH")
     p.add_argument("--method", choices=ADAPT_METHODS, default="dann")
     p.add_argument("--steps", type=int, default=None, help="default: the method's converged budget")
+    p.add_argument("--init", choices=("backbone", "scratch"), default="backbone",
+                   help="backbone: start from the shipped backbone (the course's protocol); scratch: the DANN "
+                        "paper's protocol from random weights (its MNIST network, SGD, lambda up to 1)")
     p.add_argument("--lambda-max", type=float, default=None,
-                   help=f"default {DannConfig.lambda_max} (images) or the text protocol's (text domains)")
+                   help=f"default {DannConfig.lambda_max} (images from the backbone), 1.0 (--init scratch) or the "
+                        "text protocol's (text domains)")
     p.add_argument("--head", choices=("own", "new"), default=DannConfig.head,
                    help="own: keep the backbone's 10-class head; new: a fresh head")
     p.add_argument("--feature-lr-scale", type=float, default=DannConfig.feature_lr_scale,

@@ -121,17 +121,20 @@ def transfer_steps(method: str, labels_per_class=None, augmented: bool = True, t
     return int(steps)
 
 
-def adapt_budget(method: str = "dann", pair: str | None = None, path: Path | str = CURVES_FILE) -> tuple[int, bool]:
+def adapt_budget(method: str = "dann", pair: str | None = None, path: Path | str = CURVES_FILE,
+                 init: str = "backbone") -> tuple[int, bool]:
     """The budget of adaptation ``method`` (``dann``, ``source-only``, ...) from the shipped backbone,
     from its family ``adapt-<method>`` measured on notebook 04's three pairs: the family's budget
     (the largest any pair needed), or with ``pair`` ("mnist -> mnistm") that pair's own; and whether
     it converged. A curve still rising at the largest budget measured gives that budget and False:
-    its results are lower bounds, and must be labelled so."""
+    its results are lower bounds, and must be labelled so. ``init="scratch"``: the paper's protocol
+    from random weights (family ``adapt-scratch-<method>``, measured on ``mnist -> mnistm``)."""
     families = load_curves(path)["families"]
-    family = f"adapt-{method}"
+    family = f"adapt-{method}" if init == "backbone" else f"adapt-{init}-{method}"
     if family not in families:
+        script = "adaptation" if init == "backbone" else "paper"
         raise BudgetError(f"no budget curve for {family!r}; measure it with "
-                          "`python data_scripts/converged_reference.py adaptation`")
+                          f"`python data_scripts/converged_reference.py {script}`, or give --steps")
     curves = families[family]["curves"]
     if pair is not None:
         curves = [c for c in curves if f"{c['source']} -> {c['target']}" == pair]

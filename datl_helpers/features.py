@@ -20,6 +20,7 @@ import torch
 
 from datl_helpers import metrics, models, train
 from datl_helpers.data import Domain, few_label_indices, to_float
+from datl_helpers.errors import TooFewSamplesError
 
 
 @torch.no_grad()
@@ -112,6 +113,34 @@ def probe_over_seeds(
         scores = probe_accuracy(feats[rows_of_subset], target.y_train[idx], test, target.y_test, seed=seed)
         rows.append({"seed": seed, "dims": feats.shape[1], **scores})
     return rows
+
+
+def photo_probe(model: models.StagedNet, dataset, test_fraction: float = 0.25, seed: int = 0, batch_size: int = 32,
+                device: str | torch.device = "auto") -> dict:
+    """Feature extraction on your own photos (notebook 01 §6): the frozen ``model``'s features of every
+    image of ``dataset`` (a torchvision ``ImageFolder`` whose transform is the weights' own
+    preprocessing, so images arrive as normalised float tensors), a stratified train/test split and
+    a logistic probe. Returns the class names, split sizes, accuracy and macro F1 on the test split."""
+    from sklearn.model_selection import train_test_split
+    from torch.utils.data import DataLoader
+
+    counts = torch.bincount(torch.tensor(dataset.targets), minlength=len(dataset.classes))
+    if len(dataset.classes) < 2 or int(counts.min()) < 4:
+        raise TooFewSamplesError(
+            f"a photo probe needs at least 2 classes with 4 photos each; the folder has "
+            f"{dict(zip(dataset.classes, counts.tolist()))}: add photos (one subfolder per class)")
+    dev = train.resolve_device(device)
+    model.to(dev).eval()
+    feats, labels = [], []
+    with torch.no_grad():
+        for x, y in DataLoader(dataset, batch_size=batch_size):
+            feats.append(model.features(x.to(dev)).float().cpu())
+            labels.append(y)
+    x_all, y_all = torch.cat(feats), torch.cat(labels)
+    i_train, i_test = train_test_split(torch.arange(len(y_all)).numpy(), test_size=test_fraction,
+                                       stratify=y_all.numpy(), random_state=seed)
+    scores = probe_accuracy(x_all[i_train], y_all[i_train], x_all[i_test], y_all[i_test], seed=seed)
+    return {"classes": list(dataset.classes), "train_images": len(i_train), "test_images": len(i_test), **scores}
 
 
 def stage_probe(

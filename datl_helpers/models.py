@@ -8,7 +8,8 @@ the transfer-learning vocabulary one mechanism:
 * "features from stage k"          -> ``model.features(x, stage=...)``
 * "replace the head"               -> :func:`replace_head`
 
-:class:`DigitNet` is the course's small CNN; :func:`torchvision_backbone` wraps ``resnet18`` and
+:class:`DigitNet` is the course's small CNN, :class:`PaperNet` the DANN paper's MNIST network;
+:func:`torchvision_backbone` wraps ``resnet18`` and
 ``mobilenet_v3_small`` in the same interface. :func:`load_pretrained` loads the backbone that
 ``data_scripts/pretrain_backbone.py`` trained on ``syn`` and that ships inside this package.
 """
@@ -133,6 +134,31 @@ class DigitNet(StagedNet):
         }
 
 
+class PaperNet(StagedNet):
+    """The DANN paper's MNIST network (Ganin et al. 2016, JMLR, Figure 4) on the centre 28 x 28 pixels
+    of a 3 x 32 x 32 digit (the paper's MNIST size).
+
+    Features: ``conv1`` (5 x 5, 32 channels, max-pool) and ``conv2`` (5 x 5, 48 channels, max-pool),
+    flattened to 48 x 4 x 4 = 768 numbers, as in the paper; the label predictor (the head) is fully
+    connected 100 -> 100 -> 10. No BatchNorm: the paper trains it from random weights with SGD
+    (:func:`datl_helpers.dann.paper_config`).
+    """
+
+    def __init__(self, num_classes: int = 10, mean: Sequence[float] = (0.5, 0.5, 0.5),
+                 std: Sequence[float] = (0.5, 0.5, 0.5)):
+        from torchvision.transforms import v2
+
+        stages = OrderedDict(
+            conv1=nn.Sequential(v2.CenterCrop(28), nn.Conv2d(3, 32, kernel_size=5), nn.ReLU(inplace=True),
+                                nn.MaxPool2d(2)),
+            conv2=nn.Sequential(nn.Conv2d(32, 48, kernel_size=5), nn.ReLU(inplace=True), nn.MaxPool2d(2)),
+        )
+        super().__init__(stages, 48 * 4 * 4, num_classes, mean, std)
+        self.head = nn.Sequential(nn.Linear(self.feature_dim, 100), nn.ReLU(inplace=True),
+                                  nn.Linear(100, 100), nn.ReLU(inplace=True), nn.Linear(100, num_classes))
+        self.config = {"num_classes": num_classes, "mean": list(mean), "std": list(std)}
+
+
 # --------------------------------------------------------------------------------------------
 # The stage API
 # --------------------------------------------------------------------------------------------
@@ -203,12 +229,15 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def torchvision_backbone(name: str, num_classes: int = 10, weights: str | None = None) -> StagedNet:
+def torchvision_backbone(name: str, num_classes: int = 10, weights: str | None = None,
+                         normalize: bool = True) -> StagedNet:
     """``resnet18`` or ``mobilenet_v3_small`` as a :class:`StagedNet`.
 
     ``weights=None`` gives random weights (offline, used in tests); ``weights="imagenet"`` loads the
     ImageNet weights from torchvision's cache or downloads them, with a clear error when offline.
-    Inputs are normalised with the ImageNet statistics, which is what those weights expect.
+    Inputs are normalised with the ImageNet statistics, which is what those weights expect;
+    ``normalize=False`` leaves that to the input pipeline (the weights' own ``transforms()``, which
+    normalises too: notebook 01 §6), so the images are not normalised twice.
     """
     import torchvision.models as tvm
 
@@ -245,7 +274,8 @@ def torchvision_backbone(name: str, num_classes: int = 10, weights: str | None =
             block3=nn.Sequential(f[9:], net.avgpool, nn.Flatten()),
         )
         dim = f[-1].out_channels
-    return StagedNet(stages, dim, num_classes, IMAGENET_MEAN, IMAGENET_STD)
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if normalize else ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    return StagedNet(stages, dim, num_classes, mean, std)
 
 
 # --------------------------------------------------------------------------------------------

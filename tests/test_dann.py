@@ -39,6 +39,7 @@ def test_guard_catches_divergence_and_collapse():
     with pytest.raises(dann.DivergenceError, match="collapse"):
         dann._guard(10, 0.5, 1.0, 0.7, torch.zeros(64, dtype=torch.long), 10)
     dann._guard(1, 0.05, 1.0, 0.7, torch.zeros(64, dtype=torch.long), 10)  # too early to call it
+    dann._guard(10, 0.5, 2.3, 0.7, torch.zeros(64, dtype=torch.long), 10)  # nothing learned yet (from scratch)
 
 
 @pytest.mark.parametrize("method", dann.METHODS)
@@ -202,3 +203,65 @@ def test_results_table_and_gap_closed():
     assert list(table.columns) == ["source-only", "dann", "target-oracle", "gap closed"]
     assert table.loc["s -> t", "gap closed"] == "75%"
     assert dann.gap_closed(0.5, 0.8, 0.9) == pytest.approx(0.75)
+
+
+# --------------------------------------------------------------------------------------------
+# The paper's protocol from random weights (adapt --init scratch)
+# --------------------------------------------------------------------------------------------
+
+
+def test_paper_network_is_the_papers():
+    from datl_helpers import models
+
+    torch.manual_seed(0)
+    net = models.PaperNet()
+    x = torch.rand(4, 3, 32, 32)
+    assert net.features(x).shape == (4, 768)  # 48 x 4 x 4 on the centre 28 x 28, as in the paper
+    assert net(x).shape == (4, 10)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [(32, (5, 5)), (48, (5, 5))]
+    assert [m.out_features for m in net.head if isinstance(m, torch.nn.Linear)] == [100, 100, 10]
+    border = x.clone()
+    border[..., :2, :] = 1.0  # pixels outside the centre 28 x 28 are not seen
+    assert torch.equal(net(border), net(x))
+
+
+def test_paper_config_builds_the_papers_optimizer_and_domain_classifier(domains):
+    config = dann.paper_config(100)
+    assert (config.pretrained, config.network, config.optimizer, config.lambda_max, config.lr) == (
+        False, "paper", "sgd", 1.0, 0.01)
+    assert dann.paper_config(100, lambda_max=0.5).lambda_max == 0.5
+    model, disc, opt = dann.build_networks(10, config, torch.device("cpu"), fast=False)
+    assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.9
+    assert [m.out_features for m in disc.net if isinstance(m, torch.nn.Linear)] == [100, 1]
+    assert model.feature_dim == 768 and disc.net[0].in_features == 768
+    with pytest.raises(DatlError, match="optimizer"):
+        dann.train_dann(domains["mnist"], domains["mnistm"], "dann", dann.paper_config(5, optimizer="adam"))
+
+
+def test_paper_protocol_trains_reproducibly(domains):
+    config = dann.paper_config(40, batch_size=32, log_every=10)
+    runs = [dann.train_dann(domains["mnist"], domains["mnistm"], "dann", config, seed=3, device="cpu")
+            for _ in range(2)]
+    (m1, _, h1), (m2, _, h2) = runs
+    assert h1.records == h2.records and h1["lambda"][-1] > 0.9  # lambda rises to the paper's 1
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+
+
+def test_adapt_init_scratch(tmp_path, capsys):
+    import json
+
+    from datl_helpers.__main__ import main
+
+    out = tmp_path / "scratch.json"
+    assert main(["adapt", "--source", "mnist", "--target", "mnistm", "--init", "scratch", "--steps", "6",
+                 "--seeds", "0", "--device", "cpu", "--json", str(out)]) == 0
+    config = json.loads(out.read_text())["config"]
+    assert (config["network"], config["optimizer"], config["pretrained"], config["lambda_max"]) == (
+        "paper", "sgd", False, 1.0)
+    capsys.readouterr()
+    assert main(["adapt", "--source", "mnist", "--target", "mnistm", "--init", "scratch", "--method", "adabn",
+                 "--steps", "6", "--seeds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--init scratch" in err and len(err.strip().splitlines()) == 1

@@ -148,3 +148,30 @@ def test_notebook_03_pipeline_matches_the_library():
     aug = augment.BatchAugment(1.0, kinds=("geometry", "colour"), seed=0)
     out = aug(x)
     assert out.shape == x.shape and not torch.equal(out[:8], x[:8])
+
+
+def test_notebook_01_photo_recipe_runs_offline_on_a_folder(tmp_path, monkeypatch):
+    """Section 6's recipe on a small folder of photos the test writes: random weights (offline),
+    and a one-line skip when the ImageNet weights cannot be fetched."""
+    from PIL import Image
+
+    from datl_helpers import errors
+
+    g = torch.Generator().manual_seed(0)
+    for name, colour in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+        (tmp_path / name).mkdir()
+        for i in range(8):
+            noise = torch.randint(0, 40, (48, 64, 3), generator=g)
+            pixels = (torch.tensor(colour) + noise).clamp(0, 255).to(torch.uint8).numpy()
+            Image.fromarray(pixels).save(tmp_path / name / f"{i}.png")
+    recipe = mechanism("01_feature_extraction.ipynb")["photo_recipe"]
+    result = recipe(f"folder:{tmp_path}", weights=None, device="cpu")
+    assert result["classes"] == ["blue", "red"] and (result["train_images"], result["test_images"]) == (12, 4)
+    assert result["accuracy"] == 1.0  # even random features tell red from blue
+
+    def offline(*args, **kwargs):
+        raise errors.DataUnavailableError("could not load ImageNet weights for resnet18 (URLError): offline")
+
+    monkeypatch.setattr(models, "torchvision_backbone", offline)
+    skipped = recipe(tmp_path, device="cpu")
+    assert skipped.startswith("skipped: could not load ImageNet weights") and "\n" not in skipped
