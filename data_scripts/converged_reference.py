@@ -5,6 +5,7 @@
     python data_scripts/converged_reference.py labels         # -> reference_results/01_feature_extraction.json
     python data_scripts/converged_reference.py finetuning     # -> reference_results/02_fine_tuning.json
     python data_scripts/converged_reference.py adaptation --workers 1  # -> reference_results/04_domain_adversarial.json
+    python data_scripts/converged_reference.py semi --workers 1  # -> reference_results/04_semi_supervised.json
     python data_scripts/converged_reference.py paper --start 1000 # -> reference_results/04_paper_protocol.json
     python data_scripts/converged_reference.py robustness --workers 1  # -> reference_results/06_adversarial_robustness.json
 
@@ -35,6 +36,10 @@ pairs (from 300 steps, doubling; added to ``budget_curves.json`` as ``adapt-<met
 writes every method on every pair at its converged budget, what each change of the protocol is
 worth (source-only on ``syn -> mnist``), the backbone's zero-shot accuracy and the alignment and
 model-selection diagnostics (``04_domain_adversarial.json``).
+
+``semi`` runs DANN with 1, 5 and 10 labelled target images per class (at DANN's budget on the pair,
+checked by doubling it at 10 labels/class: family ``adapt-semi-dann``), beside fine-tuning on those
+images alone from notebook 01's reference (``04_semi_supervised.json``).
 
 ``paper`` measures source-only and DANN under the DANN paper's protocol (its MNIST network from
 random weights, SGD, lambda up to 1: ``dann.paper_config``) on ``mnist -> mnistm``: budget curves
@@ -103,8 +108,8 @@ def run_job(job: dict) -> dict:
 def job_key(job: dict) -> str:
     if job.get("kind") in FINETUNE_KINDS:
         return json.dumps({k: job[k] for k in FINETUNE_KEYS}, sort_keys=True)
-    if job.get("kind") == ADAPT_KIND:
-        return json.dumps({k: job[k] for k in ADAPT_KEYS}, sort_keys=True)
+    if job.get("kind") == ADAPT_KIND:  # target_labels only where a run has it (the semi-supervised variant)
+        return json.dumps({k: job[k] for k in (*ADAPT_KEYS, "target_labels") if k in job}, sort_keys=True)
     if job.get("kind") == ROBUST_KIND:
         return json.dumps({k: job[k] for k in ROBUST_KEYS}, sort_keys=True)
     keys = ("target", "method", "labels_per_class", "kinds", "strength", "steps", "batch_size", "seed")
@@ -288,11 +293,16 @@ ADAPT_KEYS = ("kind", "method", "source", "target", "steps", "seed", "protocol")
 PAIRS = (("mnist", "mnistm"), ("syn", "mnist"), ("syn", "digits"))
 
 
-def adapt_job(method: str, source: str, target: str, steps: int, seed: int, protocol: dict | None = None) -> dict:
-    """One adaptation run: ``protocol`` holds the DannConfig fields that differ from the defaults."""
-    return {"kind": ADAPT_KIND, "name": f"{method} {source} -> {target}", "method": method, "source": source,
-            "target": target, "pair": f"{source} -> {target}", "steps": steps, "seed": seed,
-            "protocol": protocol or {}}
+def adapt_job(method: str, source: str, target: str, steps: int, seed: int, protocol: dict | None = None,
+              target_labels: int = 0) -> dict:
+    """One adaptation run: ``protocol`` holds the DannConfig fields that differ from the defaults;
+    ``target_labels`` > 0 is the semi-supervised variant (a key only then, so older runs keep theirs)."""
+    job = {"kind": ADAPT_KIND, "name": f"{method} {source} -> {target}", "method": method, "source": source,
+           "target": target, "pair": f"{source} -> {target}", "steps": steps, "seed": seed,
+           "protocol": protocol or {}}
+    if target_labels:
+        job.update(target_labels=target_labels, name=f"{method} + {target_labels} labels/class {source} -> {target}")
+    return job
 
 
 def run_adapt_job(job: dict) -> dict:
@@ -302,7 +312,7 @@ def run_adapt_job(job: dict) -> dict:
 
     config = dataclasses.replace(dann.DannConfig(), steps=job["steps"], **job["protocol"])
     row = adaptation.run_method(_domain(job["source"]), _domain(job["target"]), job["method"], seed=job["seed"],
-                                config=config, device="cpu")
+                                config=config, device="cpu", target_labels=job.get("target_labels", 0))
     return {**row, "config": dann.config_dict(config)}
 
 
@@ -357,7 +367,7 @@ def adapt_diagnostics(steps: dict[str, int], protocol: dict) -> tuple[list[dict]
 
     import torch
 
-    from datl_helpers import dann, models
+    from datl_helpers import dann, models, selection
 
     torch.set_num_threads(os.cpu_count() or 1)
     source, target = (_domain(n) for n in PAIRS[0])
@@ -368,9 +378,9 @@ def adapt_diagnostics(steps: dict[str, int], protocol: dict) -> tuple[list[dict]
         cfg = dataclasses.replace(config, lambda_max=lam)
         trained[f"dann λ={lam:g}"] = dann.train_dann(source, target, "dann", cfg, seed=0, device="cpu")[0]
     default = f"dann λ={config.lambda_max:g}"
-    pad_rows, _ = dann.alignment({"pretrained backbone": models.load_pretrained(), "source-only":
+    pad_rows, _ = selection.alignment({"pretrained backbone": models.load_pretrained(), "source-only":
                                   trained["source-only"], "dann": trained[default]}, source, target, device="cpu")
-    selection_rows = [{"candidate": name, **dann.selection_criteria(model, source, target, seed=0, device="cpu")}
+    selection_rows = [{"candidate": name, **selection.selection_criteria(model, source, target, seed=0, device="cpu")}
                       for name, model in trained.items()]
     return pad_rows, selection_rows
 
@@ -519,6 +529,63 @@ def paper(runner: Runner, start: int, largest: int) -> dict:
                "not_converged": [m for m, f in ((f["method"], f) for f in families.values()) if f["budget"] is None],
                **provenance({"steps": steps, "batch_size": dann.paper_config().batch_size}, runner.threads)}
     write_json(REFERENCE / "04_paper_protocol.json", payload)
+    return payload
+
+
+SEMI_PAIRS = (("mnist", "mnistm"), ("syn", "mnist"))  # targets whose fine-tuning curves notebook 01 measured
+SEMI_LABELS = (1, 5, 10)
+
+
+def semi_supervised(runner: Runner, largest: int) -> dict:
+    """Notebook 04's semi-supervised variant: DANN with 1, 5 and 10 labelled target images per class
+    on SEMI_PAIRS, beside fine-tuning the backbone on those images alone (the same images: notebook
+    01's converged reference, ``data.few_labels`` with the same seeds). The budget: DANN's budget on
+    the pair, checked by doubling it at 10 labels/class (family ``adapt-semi-dann``)."""
+    from datl_helpers import budget
+
+    keep = ("pair", "method", "target_labels", "seed", "steps", "target_accuracy", "source_accuracy",
+            "domain_accuracy", "macro_f1", "seconds")
+    k_curve = max(SEMI_LABELS)
+    curves = []
+    for s, t in SEMI_PAIRS:
+        curve = {"name": f"dann + {k_curve} labels/class: {s} -> {t}", "method": "dann", "source": s, "target": t,
+                 "target_labels": k_curve, "rows": [], "means": {}}
+        first = budget.adapt_budget("dann", f"{s} -> {t}")[0]
+        todo = [first, 2 * first]
+        while todo:
+            print(f"adapt-semi-dann {s} -> {t}: {todo} steps", flush=True)
+            rows = runner.run([adapt_job("dann", s, t, n, seed, target_labels=k_curve) for n in todo for seed in SEEDS])
+            curve["rows"] += [{k: r[k] for k in ("steps", "seed", "target_accuracy", "source_accuracy", "seconds")}
+                              for r in rows]
+            curve["means"] = budget.curve_means(curve["rows"])
+            nxt = budget.next_budget(curve["means"])
+            todo = [nxt] if nxt is not None and nxt <= largest else []
+        curves.append(curve)
+    add_families({"adapt-semi-dann": {
+        "description": f"DANN with {k_curve} labelled target images per class beside the unlabelled ones, from the "
+                       f"shipped backbone, batch 64 per domain, seeds {SEEDS}",
+        "method": "dann", "target_labels": k_curve, "protocol": {}, "tolerance_points": budget.TOLERANCE_POINTS,
+        "budget": budget.family_budget(curves), "curves": curves}})
+    steps = {f"{c['source']} -> {c['target']}": budget.converged_budget(c["means"]) or max(c["means"]) for c in curves}
+    jobs = [adapt_job("dann", s, t, steps[f"{s} -> {t}"], seed, target_labels=k)
+            for s, t in SEMI_PAIRS for k in SEMI_LABELS for seed in SEEDS]
+    runs = [{k: r[k] for k in keep} for r in runner.run(jobs, need=keep)]
+    labels01 = json.loads((REFERENCE / "01_feature_extraction.json").read_text())
+    targets = {t: f"{s} -> {t}" for s, t in SEMI_PAIRS}
+    finetune = [{"pair": targets[r["target"]], "method": "finetune on the labels alone",
+                 "target_labels": r["labels_per_class"], **{k: r[k] for k in ("seed", "steps", "target_accuracy")}}
+                for r in labels01["label_efficiency"] if r["method"] == "finetune" and r["target"] in targets
+                and r["labels_per_class"] in SEMI_LABELS]
+    adapt04 = json.loads((REFERENCE / "04_domain_adversarial.json").read_text())
+    unsupervised = [{**{k: r[k] for k in ("pair", "method", "seed", "steps", "target_accuracy")}, "target_labels": 0}
+                    for r in adapt04["runs"] if r["pair"] in targets.values() and r["method"] in ("source-only", "dann")]
+    payload = {"reference": True, "device": "cpu", "seeds": SEEDS, "labels_per_class": list(SEMI_LABELS),
+               "runs": runs, "finetune": finetune, "unsupervised": unsupervised,
+               "sources": {"finetune": f"01_feature_extraction.json ({labels01['date']})",
+                           "unsupervised": f"04_domain_adversarial.json ({adapt04['date']})"},
+               "not_converged": [c["name"] for c in curves if budget.converged_budget(c["means"]) is None],
+               **provenance({"steps": steps, "batch_size": 64}, runner.threads)}
+    write_json(REFERENCE / "04_semi_supervised.json", payload)
     return payload
 
 
@@ -774,7 +841,7 @@ def labels(runner: Runner) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["budgets", "augmentation", "labels", "finetuning", "adaptation", "paper",
-                                         "robustness"])
+                                         "semi", "robustness"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
     parser.add_argument("--cache", type=Path, default=ROOT / ".datl_cache" / "reference_runs.jsonl")
@@ -797,6 +864,8 @@ def main(argv: list[str] | None = None) -> int:
         finetuning(runner, 8, args.largest)
     elif args.what == "adaptation":
         adaptation(runner, 300, args.largest, args.from_shipped)
+    elif args.what == "semi":
+        semi_supervised(runner, args.largest)
     elif args.what == "paper":
         paper(runner, args.start, args.largest)
     elif args.what == "robustness":

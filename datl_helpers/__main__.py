@@ -5,7 +5,7 @@
                                              (and online ones when named, with --download)
     transfer --target T --labels-per-class K --method scratch|linear-probe|finetune [--seeds ...]
              [--augment none|light|medium|heavy] [--augment-strength X]
-    adapt    --source S --target T --method source-only|dann|target-oracle|adabn|coral|entropy [--init backbone|scratch] [--steps N] [--seeds ...]
+    adapt    --source S --target T --method source-only|dann|target-oracle|adabn|coral|entropy [--init backbone|scratch] [--target-labels K] [--steps N] [--seeds ...]
     bench    [--device auto] [--batch-size 256] [--workers 0 4]   images/s of the DANN step, ours vs DataLoader
     robust   --target T --labels-per-class K --method scratch|linear-probe|finetune|dann|source-only [--backbone standard|robust]
              [--adversarial-training none|fgsm|pgd] [--eps 2/255 4/255 8/255] [--seeds ...]
@@ -184,11 +184,18 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             or args.target.startswith("text:"):
         return adapt_text(args)
     scratch = args.init == "scratch"
+    if args.target_labels < 0:
+        raise DatlError(f"--target-labels must be 0 (unsupervised) or more labelled target images per class, "
+                        f"got {args.target_labels}")
     if scratch and args.method not in dann.METHODS:
         raise DatlError(f"--init scratch runs the paper's protocol for {', '.join(dann.METHODS)}; "
                         f"{args.method!r} needs the backbone (--init backbone)")
-    if args.steps is None:
-        steps, converged = budget.adapt_budget(args.method, init=args.init)
+    if args.steps is None:  # the pair's own converged budget where it was measured, else the method's
+        pair = f"{args.source} -> {args.target}"
+        try:
+            steps, converged = budget.adapt_budget(args.method, pair, init=args.init)
+        except budget.BudgetError:
+            steps, converged = budget.adapt_budget(args.method, init=args.init)
         if not converged:
             print(f"note: {args.method}'s budget curve is still rising at {steps} steps (the largest measured); "
                   "its accuracy is a lower bound")
@@ -202,15 +209,16 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         config = dann.paper_config(steps, fast=fast, **({} if args.lambda_max is None else
                                                         {"lambda_max": args.lambda_max}))
     else:
-        config = dann.DannConfig(steps=steps, lambda_max=dann.DannConfig.lambda_max if args.lambda_max is None else args.lambda_max,
-                                 head=args.head, feature_lr_scale=args.feature_lr_scale, augment=args.augment,
-                                 fast=fast)
+        lambda_max = dann.DannConfig.lambda_max if args.lambda_max is None else args.lambda_max
+        config = dann.DannConfig(steps=steps, lambda_max=lambda_max, head=args.head,
+                                 feature_lr_scale=args.feature_lr_scale, augment=args.augment, fast=fast)
     runs = run_seeds(args.seeds, lambda seed: adaptation.run_method(
-        source, target, args.method, seed=seed, config=config, device=device))
+        source, target, args.method, seed=seed, config=config, device=device, target_labels=args.target_labels))
     keys = ("target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds")
     mean, std = summarize_runs(runs, keys)
     print(
-        f"\n{args.method} {args.source} -> {args.target}, {len(runs)} seed(s): target accuracy "
+        f"\n{args.method}{f' + {args.target_labels} target labels/class' if args.target_labels else ''} "
+        f"{args.source} -> {args.target}, {len(runs)} seed(s): target accuracy "
         f"{100 * mean['target_accuracy']:.1f} ± {100 * std['target_accuracy']:.1f} %, source "
         f"{100 * mean['source_accuracy']:.1f} %, domain accuracy {mean['domain_accuracy']:.2f}, "
         f"{mean['seconds']:.0f} s per run on {device}"
@@ -219,7 +227,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         write_json(args.json, {
             "command": "adapt",
             "config": {"source": args.source, "target": args.target, "method": args.method, "seeds": args.seeds,
-                       **dann.config_dict(config)},
+                       "target_labels": args.target_labels, **dann.config_dict(config)},
             "runs": runs, "mean": mean, "std": std, "device": str(device), "versions": versions(),
         })
     return 0
@@ -421,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="unlabelled target: domain name, npz:PATH, folder:PATH or text:PATH")
     p.add_argument("--method", choices=ADAPT_METHODS, default="dann")
     p.add_argument("--steps", type=int, default=None, help="default: the method's converged budget")
+    p.add_argument("--target-labels", type=int, default=0, metavar="K",
+                   help="semi-supervised: K labelled target images per class beside the unlabelled ones "
+                        "(dann or source-only; default 0)")
     p.add_argument("--init", choices=("backbone", "scratch"), default="backbone",
                    help="backbone: start from the shipped backbone (the course's protocol); scratch: the DANN "
                         "paper's protocol from random weights (its MNIST network, SGD, lambda up to 1)")

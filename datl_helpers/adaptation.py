@@ -23,6 +23,11 @@ source-only and adds the mean entropy of the predictions on the unlabelled targe
 network is pushed to be confident on the target, which moves its decision boundaries away from
 dense regions of target images (the cluster assumption). Confident is not correct, so it works
 only where the starting point is already good.
+
+**Semi-supervised DANN** gets a few labelled target images too (``target_labels`` per class, the
+same images :func:`datl_helpers.data.few_labels` gives fine-tuning with that seed): every step's
+target half starts with some of them, and the label loss covers them beside the source images.
+Notebook 04 sets it against fine-tuning the backbone on those few images alone.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import torch
 from torch import nn
 
 from datl_helpers import dann, train
-from datl_helpers.data import Domain, to_float
+from datl_helpers.data import Domain, few_labels, to_float
 from datl_helpers.errors import TooFewSamplesError, check_choice
 
 METHODS = (*dann.METHODS, "adabn", "coral", "entropy")  # every method of `python -m datl_helpers adapt`
@@ -129,11 +134,25 @@ def run_entropy(source: Domain, target: Domain, seed: int = 0, config=None, devi
     return dann.result_row(model, disc, source, target, seed, start, device)
 
 
+def run_semi_supervised(source: Domain, target: Domain, target_labels: int, method: str = "dann", seed: int = 0,
+                        config=None, device: str | torch.device = "auto") -> dict:
+    """``method`` (``dann``, or ``source-only`` for source + target labels without the adversary)
+    with ``target_labels`` labelled target training images per class, drawn with ``seed``."""
+    check_choice("semi-supervised method", method, ("dann", "source-only"))
+    x, y = few_labels(target, target_labels, seed)
+    start = time.perf_counter()
+    model, disc, _ = dann.train_dann(source, target, method, config, seed=seed, device=device, labelled_target=(x, y))
+    return {**dann.result_row(model, disc, source, target, seed, start, device), "target_labels": target_labels}
+
+
 def run_method(source: Domain, target: Domain, method: str, seed: int = 0, config=None,
-               device: str | torch.device = "auto") -> dict:
+               device: str | torch.device = "auto", target_labels: int = 0) -> dict:
     """One run of any adaptation ``method`` (:data:`METHODS`), in the result shape of
-    :func:`datl_helpers.dann.run_adaptation`."""
+    :func:`datl_helpers.dann.run_adaptation`; with ``target_labels`` > 0 the semi-supervised
+    variant (:func:`run_semi_supervised`)."""
     check_choice("method", method, METHODS)
+    if target_labels:
+        return run_semi_supervised(source, target, target_labels, method, seed=seed, config=config, device=device)
     if method == "adabn":
         return run_adabn(source, target, seed=seed, config=config, device=device)
     if method == "coral":

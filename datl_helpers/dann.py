@@ -222,13 +222,14 @@ ExtraLoss = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 def dann_step(
     model: models.StagedNet, disc: DomainClassifier, opt: torch.optim.Optimizer, batch: torch.Tensor,
     labels: torch.Tensor, n_source: int, target_labels: bool = False, fast: bool = True,
-    extra_loss: ExtraLoss | None = None, per_domain_bn: bool = False,
+    extra_loss: ExtraLoss | None = None, per_domain_bn: bool = False, n_labelled: int | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """One training step on a float batch holding ``n_source`` source images, then the target images
     (taught in notebook 04 §2, written out as ``dann_step_by_hand``; a test checks the two agree).
 
     ``labels`` belong to the source images, or to the target images when ``target_labels``
-    (the oracle). ``extra_loss``, when given, adds a term computed from the step's features and
+    (the oracle), or to the first ``n_labelled`` rows (the source images, then the few labelled
+    target images of the semi-supervised variant). ``extra_loss``, when given, adds a term computed from the step's features and
     logits (Deep CORAL, entropy minimisation: :mod:`datl_helpers.adaptation`). With
     ``per_domain_bn`` the source and the target images pass separately, so BatchNorm normalises
     each domain with its own batch statistics. Returns the losses
@@ -244,7 +245,7 @@ def dann_step(
         else:
             feats = model.features(batch)
         logits = model.head(feats)
-        labelled = logits[n_source:] if target_labels else logits[:n_source]
+        labelled = logits[n_source:] if target_labels else logits[:n_labelled or n_source]
         label_loss = F.cross_entropy(labelled.float(), labels)
         dom_logits = disc(feats).float()
     dom_target = torch.cat([torch.zeros(n_source, device=dev), torch.ones(len(batch) - n_source, device=dev)])
@@ -288,10 +289,14 @@ def train_dann(
     seed: int = 0,
     device: str | torch.device = "auto",
     extra_loss: ExtraLoss | None = None,
+    labelled_target: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[models.StagedNet, DomainClassifier, train.History]:
     """Train ``method`` (``source-only``, ``dann`` or ``target-oracle``) from ``source`` to ``target``.
 
-    Target labels are used only by ``target-oracle``. ``extra_loss`` adds a term to every step
+    Target labels are used only by ``target-oracle``, and by the semi-supervised variant: with
+    ``labelled_target`` (a few labelled target training images and their labels), every step's
+    target half starts with up to a quarter of a batch of them, and the label loss covers them
+    beside the source images (:func:`semi_supervised`). ``extra_loss`` adds a term to every step
     (:func:`dann_step`); ``source-only`` with Deep CORAL's loss is Deep CORAL. The
     history records, every ``log_every`` steps: label loss, domain loss, domain-classifier accuracy
     on the step's batch, lambda and lr.
@@ -305,6 +310,9 @@ def train_dann(
     config = config or DannConfig()
     check_choice("head", config.head, HEADS)
     check_choice("bn", config.bn, BN_MODES)
+    if labelled_target is not None and method == "target-oracle":
+        raise DatlError("the target-oracle trains on every target label already: give labelled_target to "
+                        "'dann' or 'source-only'")
     check_choice("network", config.network, NETWORKS)
     check_choice("optimizer", config.optimizer, OPTIMIZERS)
     check_steps(config.steps, "steps")
@@ -318,7 +326,12 @@ def train_dann(
     gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator().manual_seed(seed + 1)
     src_batches = train.index_batches(len(ys), config.batch_size, gen, device=dev)
-    tgt_batches = train.index_batches(len(yt), config.batch_size, gen, device=dev)
+    n_few = 0
+    if labelled_target is not None:  # the target half: n_few labelled images, then unlabelled ones
+        xl, yl = (t.to(dev) for t in labelled_target)
+        n_few = min(len(yl), max(1, config.batch_size // 4))
+        few_batches = train.index_batches(len(yl), n_few, gen, device=dev)
+    tgt_batches = train.index_batches(len(yt), config.batch_size - n_few, gen, device=dev)
     use_domain = method == "dann"
     history = train.History()
     start = time.perf_counter()
@@ -331,12 +344,17 @@ def train_dann(
             group["lr"] = dann_lr(p, config.lr, config.alpha, config.beta) * group["lr_scale"]
         disc.reverse.coeff = lam
         i_s, i_t = next(src_batches), next(tgt_batches)
-        batch = to_float(torch.cat([xs[i_s], xt[i_t]]))
+        labels = yt[i_t] if method == "target-oracle" else ys[i_s]
+        if n_few:
+            i_l = next(few_batches)
+            batch = to_float(torch.cat([xs[i_s], xl[i_l], xt[i_t]]))
+            labels = torch.cat([labels, yl[i_l]])
+        else:
+            batch = to_float(torch.cat([xs[i_s], xt[i_t]]))
         if config.augment:
             batch = pretraining_augment(batch, aug_gen)
-        labels = yt[i_t] if method == "target-oracle" else ys[i_s]
         out = dann_step(model, disc, opt, batch, labels, len(i_s), method == "target-oracle", fast, extra_loss,
-                        config.bn == "per-domain")
+                        config.bn == "per-domain", n_labelled=len(i_s) + n_few)
         # Reading a number from the GPU waits for it: only every log_every steps.
         if step % config.log_every == 0 or step == config.steps - 1:
             label_loss, domain_loss, logits, dom_logits, dom_target = out
@@ -417,120 +435,6 @@ def evaluate_adaptation(
 
 def config_dict(config: DannConfig) -> dict:
     return asdict(config)
-
-
-# --------------------------------------------------------------------------------------------
-# Diagnostics: is the alignment real?
-# --------------------------------------------------------------------------------------------
-
-
-def proxy_a_distance(source_features: torch.Tensor, target_features: torch.Tensor, seed: int = 0) -> float:
-    """Proxy A-distance (Ben-David et al.): ``2 * (1 - 2 * err)`` of a linear classifier that tells
-    the two feature sets apart (cross-validated). 0: indistinguishable; 2: perfectly separable."""
-    from datl_helpers.shift import domain_separability
-
-    n = min(len(source_features), len(target_features))  # balanced, so chance error is 0.5
-    vectors = torch.cat([source_features[:n], target_features[:n]]).numpy()
-    names = ["source"] * n + ["target"] * n
-    error = 1.0 - domain_separability(vectors, names, seed=seed)
-    return max(0.0, 2.0 * (1.0 - 2.0 * error))
-
-
-def alignment(
-    models_by_name: dict[str, models.StagedNet], source: Domain, target: Domain, n: int = 1000, seed: int = 0,
-    device: str | torch.device = "auto",
-) -> tuple[list[dict], dict[str, tuple[torch.Tensor, torch.Tensor]]]:
-    """The proxy A-distance of each model's features on ``n`` random held-out images of each
-    domain (the same images for every model), and those features (source, target) by name."""
-    from datl_helpers.features import extract_features
-
-    gen = torch.Generator().manual_seed(seed)  # random subsets: the test sets are sorted by class
-    pick_s = torch.randperm(len(source.y_test), generator=gen)[:n]
-    pick_t = torch.randperm(len(target.y_test), generator=gen)[:n]
-    rows, feats = [], {}
-    for name, model in models_by_name.items():
-        fs = extract_features(model, source.x_test[pick_s], device=device)
-        ft = extract_features(model, target.x_test[pick_t], device=device)
-        feats[name] = (fs, ft)
-        rows.append({"features of": name, "proxy A-distance": round(proxy_a_distance(fs, ft, seed=seed), 3)})
-    return rows, feats
-
-
-@torch.no_grad()
-def prediction_entropy(model: models.StagedNet, x: torch.Tensor, device: str | torch.device = "auto") -> float:
-    """Mean entropy (nats) of the model's predicted class distribution on unlabelled images.
-
-    A label-free signal: confident (low-entropy) predictions on the target often, not always,
-    go with accurate ones. A collapsed model is confident too, so never use it alone.
-    """
-    probs = train.predict_logits(model, x, device=device).softmax(1)
-    return float(-(probs * probs.clamp_min(1e-12).log()).sum(1).mean())
-
-
-@torch.no_grad()
-def dev_risk(
-    model: models.StagedNet, source_val: tuple[torch.Tensor, torch.Tensor], target_x: torch.Tensor,
-    seed: int = 0, device: str | torch.device = "auto",
-) -> float:
-    """Deep Embedded Validation (You et al., 2019): the target risk estimated from labelled *source*
-    validation images, each weighted by how target-like its features are.
-
-    A logistic regression tells source-validation features from target features; its odds give the
-    density ratio w(x) = p_target(x) / p_source(x). The weighted loss w * loss is an unbiased but
-    noisy estimate of the target loss; DEV subtracts a control variate (w has mean 1) to cut the
-    variance. Lower is better.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    from datl_helpers.features import extract_features
-
-    xv, yv = source_val
-    fs = extract_features(model, xv, device=device).numpy()
-    ft = extract_features(model, target_x, device=device).numpy()
-    domains = torch.cat([torch.zeros(len(fs)), torch.ones(len(ft))]).numpy()
-    clf = LogisticRegression(max_iter=1000, C=0.1, random_state=seed)
-    clf.fit(torch.cat([torch.as_tensor(fs), torch.as_tensor(ft)]).numpy(), domains)
-    p_target = torch.as_tensor(clf.predict_proba(fs)[:, 1], dtype=torch.float64).clamp(1e-4, 1 - 1e-4)
-    w = p_target / (1 - p_target) * (len(fs) / len(ft))
-    loss = F.cross_entropy(train.predict_logits(model, xv, device=device), yv, reduction="none").double()
-    weighted = w * loss
-    eta = -torch.cov(torch.stack([weighted, w]))[0, 1] / w.var().clamp_min(1e-12)
-    return float(weighted.mean() + eta * w.mean() - eta)
-
-
-def selection_criteria(
-    model: models.StagedNet, source: Domain, target: Domain, n: int = 1000, seed: int = 0,
-    device: str | torch.device = "auto",
-) -> dict[str, float]:
-    """Every model-selection signal for one trained model.
-
-    The label-free ones use source *test* images as the held-out source validation set (never
-    trained on) and unlabelled target *train* images. ``target_accuracy`` uses target test labels:
-    it is the forbidden oracle the others are compared with, never a way to choose.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    iv = torch.randperm(len(source.y_test), generator=gen)[:n]
-    it = torch.randperm(len(target.y_train), generator=gen)[:n]
-    source_val = (source.x_test[iv], source.y_test[iv])
-    return {
-        "source_val_accuracy": train.evaluate(model, *source_val, device=device)["accuracy"],
-        "target_entropy": prediction_entropy(model, target.x_train[it], device=device),
-        "dev_risk": dev_risk(model, source_val, target.x_train[it], seed=seed, device=device),
-        "target_accuracy": train.evaluate(model, target.x_test, target.y_test, device=device)["accuracy"],
-    }
-
-
-# how each criterion ranks candidates: True means higher is better
-CRITERIA = {"source_val_accuracy": True, "target_entropy": False, "dev_risk": False, "target_accuracy": True}
-
-
-def choose(rows: list[dict]) -> dict[str, dict]:
-    """For each criterion, the candidate it picks and that candidate's (true) target accuracy."""
-    picks = {}
-    for name, higher in CRITERIA.items():
-        best = max(rows, key=lambda r: r[name] if higher else -r[name])
-        picks[name] = {"picked": best["candidate"], "target_accuracy": best["target_accuracy"]}
-    return picks
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from datl_helpers import adaptation, dann, models
+from datl_helpers import adaptation, dann, models, selection
 from datl_helpers.__main__ import main
 from datl_helpers.data import to_float
-from datl_helpers.errors import ChoiceError, TooFewSamplesError
+from datl_helpers.errors import ChoiceError, DatlError, TooFewSamplesError
 
 
 def _first_bn_input(model: models.StagedNet, x: torch.Tensor) -> torch.Tensor:
@@ -120,7 +120,7 @@ def test_entropy_training_makes_target_predictions_confident(domains):
     sharp, _, _ = dann.train_dann(src, tgt, "source-only", config, seed=0, device="cpu",
                                   extra_loss=lambda _, logits, n: 1.0 * adaptation.entropy_loss(logits[n:]))
     x = tgt.x_test[:300]
-    assert dann.prediction_entropy(sharp, x, device="cpu") < dann.prediction_entropy(plain, x, device="cpu")
+    assert selection.prediction_entropy(sharp, x, device="cpu") < selection.prediction_entropy(plain, x, device="cpu")
     row = adaptation.run_method(src, tgt, "entropy", seed=0, config=dann.DannConfig(steps=3, batch_size=16), device="cpu")
     assert 0 <= row["target_accuracy"] <= 1 and row["seed"] == 0
 
@@ -147,3 +147,55 @@ def test_adapt_runs_on_an_online_pair_from_local_torchvision_files(tmp_data_dir,
                  "--seeds", "0", "--json", str(out)]) == 0
     run = json.loads(out.read_text())["runs"][0]
     assert 0 <= run["target_accuracy"] <= 1 and "dann mnist -> usps" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# Semi-supervised DANN: a few labelled target images beside the unlabelled ones
+# --------------------------------------------------------------------------------------------
+
+
+def test_dann_step_label_loss_covers_the_labelled_rows():
+    torch.manual_seed(0)
+    model = models.load_pretrained()
+    disc = dann.DomainClassifier(model.feature_dim)
+    opt = torch.optim.SGD([*model.parameters(), *disc.parameters()], lr=0.0)  # lr 0: only the losses matter
+    batch, labels = torch.rand(12, 3, 32, 32), torch.arange(7) % 10  # 4 source, 3 labelled target, 5 unlabelled
+    model.eval()
+    label_loss, *_ = dann.dann_step(model, disc, opt, batch, labels, 4, fast=False, n_labelled=7)
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(model(batch)[:7], labels)
+    assert label_loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_semi_supervised_uses_the_few_labels_fine_tuning_gets(domains, monkeypatch):
+    from datl_helpers import data
+
+    seen = {}
+    real = dann.train_dann
+
+    def spy(*args, labelled_target=None, **kwargs):
+        seen["x"], seen["y"] = labelled_target
+        return real(*args, labelled_target=labelled_target, **kwargs)
+
+    monkeypatch.setattr(dann, "train_dann", spy)
+    config = dann.DannConfig(steps=4, batch_size=16, log_every=2)
+    row = adaptation.run_semi_supervised(domains["mnist"], domains["mnistm"], 2, seed=5, config=config, device="cpu")
+    x, y = data.few_labels(domains["mnistm"], 2, seed=5)
+    assert torch.equal(seen["x"], x) and torch.equal(seen["y"], y) and row["target_labels"] == 2
+    again = adaptation.run_semi_supervised(domains["mnist"], domains["mnistm"], 2, seed=5, config=config, device="cpu")
+    assert again["target_accuracy"] == row["target_accuracy"]  # same seed, same numbers
+    with pytest.raises(DatlError, match="target-oracle"):
+        real(domains["mnist"], domains["mnistm"], "target-oracle", config, labelled_target=(x, y))
+    with pytest.raises(DatlError, match="choose from"):
+        adaptation.run_semi_supervised(domains["mnist"], domains["mnistm"], 2, method="coral", config=config)
+
+
+def test_adapt_target_labels_command(tmp_path, capsys):
+    out = tmp_path / "semi.json"
+    assert main(["adapt", "--source", "mnist", "--target", "mnistm", "--target-labels", "1", "--steps", "4",
+                 "--seeds", "0", "--device", "cpu", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["config"]["target_labels"] == 1
+    assert "+ 1 target labels/class" in capsys.readouterr().out
+    assert main(["adapt", "--source", "mnist", "--target", "mnistm", "--target-labels", "-1", "--seeds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--target-labels" in err and len(err.strip().splitlines()) == 1

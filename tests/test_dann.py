@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from datl_helpers import dann
+from datl_helpers import dann, selection
 from datl_helpers.errors import DatlError
 
 QUICK = dann.DannConfig(steps=30, batch_size=32, log_every=10, lambda_max=1.0)
@@ -168,14 +168,14 @@ def test_adapt_bad_input_is_one_line(tmp_path, domains, capsys, arrays, message)
 def test_proxy_a_distance_separable_vs_identical():
     g = torch.Generator().manual_seed(0)
     a = torch.randn(300, 16, generator=g)
-    assert dann.proxy_a_distance(a, a + 5.0) > 1.9  # shifted: trivially separable
-    assert dann.proxy_a_distance(a[:150], a[150:]) < 0.3  # two halves of one distribution
+    assert selection.proxy_a_distance(a, a + 5.0) > 1.9  # shifted: trivially separable
+    assert selection.proxy_a_distance(a[:150], a[150:]) < 0.3  # two halves of one distribution
 
 
 def test_selection_criteria_and_choose(domains):
     model, _, _ = dann.train_dann(domains["mnist"], domains["mnistm"], "dann", QUICK, seed=0, device="cpu")
-    crit = dann.selection_criteria(model, domains["mnist"], domains["mnistm"], n=200, device="cpu")
-    assert set(crit) == set(dann.CRITERIA)
+    crit = selection.selection_criteria(model, domains["mnist"], domains["mnistm"], n=200, device="cpu")
+    assert set(crit) == set(selection.CRITERIA)
     assert 0 <= crit["source_val_accuracy"] <= 1 and 0 <= crit["target_accuracy"] <= 1
     assert 0 <= crit["target_entropy"] <= math.log(10) + 1e-6
     assert math.isfinite(crit["dev_risk"])
@@ -183,7 +183,7 @@ def test_selection_criteria_and_choose(domains):
         {"candidate": "a", "source_val_accuracy": 0.99, "target_entropy": 0.9, "dev_risk": 2.0, "target_accuracy": 0.6},
         {"candidate": "b", "source_val_accuracy": 0.97, "target_entropy": 0.2, "dev_risk": 0.5, "target_accuracy": 0.9},
     ]
-    picks = dann.choose(rows)
+    picks = selection.choose(rows)
     assert picks["source_val_accuracy"]["picked"] == "a"
     assert picks["target_entropy"]["picked"] == picks["dev_risk"]["picked"] == picks["target_accuracy"]["picked"] == "b"
 
@@ -193,7 +193,7 @@ def test_dev_risk_with_identical_domains_is_the_source_loss(domains):
     x, y = domains["mnist"].x_test[:300], domains["mnist"].y_test[:300]
     loss = torch.nn.functional.cross_entropy(dann.train.predict_logits(model, x, device="cpu"), y).item()
     # target = the same images: the weights are ~1, so DEV is close to the plain validation loss
-    assert dann.dev_risk(model, (x, y), x, device="cpu") == pytest.approx(loss, rel=0.15)
+    assert selection.dev_risk(model, (x, y), x, device="cpu") == pytest.approx(loss, rel=0.15)
 
 
 def test_results_table_and_gap_closed():
