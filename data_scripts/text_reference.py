@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from datl_helpers import __version__, data, text  # noqa: E402
-from datl_helpers.data import atomic_write  # noqa: E402
+from datl_helpers.cache import atomic_write  # noqa: E402
 
 PAIRS = (("movies", "food"), ("spam_old", "spam_new"))
 OUT = ROOT / "datl_helpers" / "reference_results" / "07_beyond_images_text.json"

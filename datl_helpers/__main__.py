@@ -42,7 +42,7 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
 
 
 def write_json(path: Path, payload: dict) -> None:
-    from datl_helpers.data import atomic_write
+    from datl_helpers.cache import atomic_write
 
     atomic_write(Path(path), lambda tmp: tmp.write_text(json.dumps(payload, indent=1, default=str) + "\n"))
 

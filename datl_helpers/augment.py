@@ -40,7 +40,7 @@ training batches, never to validation or test images.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -239,44 +239,6 @@ def throughput(
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     return done / (time.perf_counter() - start)
-
-
-def augmentation_runs(
-    target,
-    methods: Sequence[str],
-    strengths: Mapping[str, float],
-    label_counts: Sequence[int | None],
-    seeds: Sequence[int],
-    kinds: Sequence[str] = KINDS,
-    config=None,
-    device: str | torch.device = "auto",
-    progress: bool | None = None,
-    steps: Mapping[str, int] | None = None,
-) -> list[dict]:
-    """One :func:`datl_helpers.transfer.run_transfer` row per method, label count, named strength
-    (``{"none": 0.0, "light": 0.25, ...}``) and seed, each augmented with a :class:`BatchAugment`
-    seeded with the run's seed. Test images are never augmented. ``steps`` (method -> steps, for
-    example each method's converged budget) replaces ``config.steps`` for the methods it names."""
-    import dataclasses
-
-    from tqdm.auto import tqdm
-
-    from datl_helpers.train import quiet
-    from datl_helpers.transfer import TransferConfig, run_transfer
-
-    kinds = check_kinds(kinds)
-    config = config or TransferConfig()
-    configs = {m: dataclasses.replace(config, steps=(steps or {}).get(m, config.steps)) for m in methods}
-    jobs = [(m, k, name, seed) for k in label_counts for m in methods for name in strengths for seed in seeds]
-    show = (not quiet()) if progress is None else progress
-    rows = []
-    for m, k, name, seed in tqdm(jobs, desc="runs", disable=not show):
-        s = check_strength(strengths[name])
-        aug = BatchAugment(s, kinds, seed=seed) if s > 0 else None
-        row = run_transfer(target, m, k, seed=seed, config=configs[m], device=device, transform=aug)
-        rows.append({"method": m, "labels_per_class": "all" if k is None else k, "augment": name,
-                     "strength": s, "kinds": "+".join(kinds) if s > 0 else "none", **row})
-    return rows
 
 
 def paired_gains(rows: Sequence[dict], baseline: str = "none", value: str = "target_accuracy") -> list[dict]:

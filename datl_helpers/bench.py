@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datl_helpers import dann, train
-from datl_helpers.data import Domain, to_float
+from datl_helpers.domain import Domain, to_float
 
 
 class PILDigits(Dataset):

@@ -187,7 +187,7 @@ def write_outputs(notebook: Any, ipynb: Path, html: Path) -> None:
     """
     import nbformat
 
-    from datl_helpers.data import atomic_write
+    from datl_helpers.cache import atomic_write
 
     def write_notebook(tmp: Path) -> None:
         nbformat.write(notebook, str(tmp))

@@ -33,8 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from datl_helpers import metrics, models, train
+from datl_helpers.batchnorm import adabn
 from datl_helpers.budget import check_steps
-from datl_helpers.data import Domain, to_float
+from datl_helpers.domain import Domain, to_float
 from datl_helpers.errors import DatlError, check_choice
 from datl_helpers.recolour import pretraining_augment
 
@@ -370,8 +371,6 @@ def train_dann(
             _guard(step, p, record["label_loss"], record["domain_loss"], target_pred, source.num_classes)
             history.records.append(record)
     if config.bn == "per-domain":  # test on the target with the target's own statistics
-        from datl_helpers.adaptation import adabn
-
         adabn(model, target.x_train, device=dev)
         model.train()
     history.seconds = time.perf_counter() - start
@@ -429,7 +428,7 @@ def evaluate_adaptation(
         "target_accuracy": rep["accuracy"],
         "source_accuracy": train.evaluate(model, source.x_test, source.y_test, device=device)["accuracy"],
         "domain_accuracy": domain_accuracy(model, disc, source, target, device=device),
-        "macro_f1": rep["f1_macro"],
+        "macro_f1": rep["macro_f1"],
     }
 
 

@@ -110,7 +110,7 @@ def student_notebooks(src_dir: Path) -> dict[str, str]:
 
 def write_student_notebooks(src_dir: Path, out_dir: Path) -> list[Path]:
     """Write the student versions into ``out_dir`` (each file atomically); returns their paths."""
-    from datl_helpers.data import atomic_write
+    from datl_helpers.cache import atomic_write
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,9 @@ Two ways to train the head on frozen features:
   :func:`extract_features` (cheap: the backbone runs once per image, not once per step).
 
 Plus the experiments of the notebook: which stage's features transfer best (:func:`stage_probe`),
-what a preprocessing mismatch costs (:func:`preprocessing_mismatch`) and label-efficiency curves
-(:func:`label_efficiency`).
+what a preprocessing mismatch costs (:func:`preprocessing_mismatch`) and the same recipe on your own
+photos with an ImageNet backbone (:func:`photo_probe`); the label-efficiency grid is
+:func:`datl_helpers.experiments.label_efficiency`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from datl_helpers import metrics, models, train
-from datl_helpers.data import Domain, few_label_indices, to_float
+from datl_helpers.domain import Domain, few_label_indices, to_float
 from datl_helpers.errors import TooFewSamplesError
 
 
@@ -28,7 +29,7 @@ def extract_features(
     model: models.StagedNet,
     x: torch.Tensor,
     stage: str | None = None,
-    batch_size: int = 1024,
+    batch_size: int = 256,
     device: str | torch.device = "auto",
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
@@ -66,7 +67,7 @@ def probe_accuracy(
     """Accuracy and macro F1 of a logistic probe trained on one set of features, tested on another."""
     probe = fit_logistic_probe(train_feats, y_train, c=c, seed=seed)
     rep = metrics.report(y_test, probe.predict(test_feats.numpy()), num_classes=int(y_test.max()) + 1)
-    return {"accuracy": rep["accuracy"], "macro_f1": rep["f1_macro"]}
+    return {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]}
 
 
 def train_linear_head(
@@ -190,41 +191,6 @@ def preprocessing_mismatch(
         for name, convert in variants.items()
         for row in probe_over_seeds(backbone, target, labels_per_class, seeds, preprocess=convert, device=device)
     ]
-
-
-def label_efficiency(
-    targets: dict[str, Domain],
-    label_counts: Sequence[int | None],
-    seeds: Sequence[int],
-    methods: Sequence[str],
-    config=None,
-    device: str | torch.device = "auto",
-    progress: bool | None = None,
-    steps: Callable[[str, int | None, str], int] | None = None,
-) -> list[dict]:
-    """One :func:`datl_helpers.transfer.run_transfer` row per target, label count, method and seed.
-
-    ``steps(method, labels_per_class, target)``, when given, sets the budget of each trained run
-    (for example its converged budget, :func:`datl_helpers.budget.transfer_steps`); otherwise
-    every run trains for ``config.steps``."""
-    import dataclasses
-
-    from tqdm.auto import tqdm
-
-    from datl_helpers.transfer import TransferConfig, run_transfer
-
-    config = config or TransferConfig()
-    jobs = [(t, k, m, s) for t in targets for k in label_counts for m in methods for s in seeds]
-    show = (not train.quiet()) if progress is None else progress
-    rows = []
-    for t, k, m, s in tqdm(jobs, desc="runs", disable=not show):
-        run_config = config
-        if steps is not None and m != "linear-probe":  # the probe is fitted to convergence: no steps
-            run_config = dataclasses.replace(config, steps=steps(m, k, t))
-        row = run_transfer(targets[t], m, k, seed=s, config=run_config, device=device)
-        rows.append({"target": t, "labels_per_class": "all" if k is None else k, "method": m,
-                     "steps": run_config.steps if m != "linear-probe" else 0, **row})
-    return rows
 
 
 def summarize(rows: list[dict], by: Sequence[str], value: str = "target_accuracy"):

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from datl_helpers import metrics, models, train
-from datl_helpers.data import Domain, few_labels, sample_test_set
+from datl_helpers.domain import Domain, few_labels, sample_test_set
 from datl_helpers.errors import check_choice
 
 # --------------------------------------------------------------------------------------------

@@ -24,9 +24,9 @@ def report(y_true, y_pred, num_classes: int | None = None) -> dict:
     prec, rec, f1, support = precision_recall_fscore_support(t, p, labels=labels, zero_division=0)
     return {
         "accuracy": float(accuracy_score(t, p)),
-        "precision_macro": float(prec.mean()),
-        "recall_macro": float(rec.mean()),
-        "f1_macro": float(f1.mean()),
+        "macro_precision": float(prec.mean()),
+        "macro_recall": float(rec.mean()),
+        "macro_f1": float(f1.mean()),
         "per_class": {
             "precision": prec.tolist(),
             "recall": rec.tolist(),
@@ -48,7 +48,7 @@ def per_class_table(rep: dict):
 
 def summary(rep: dict) -> dict[str, float]:
     """The headline numbers of a report, for tables."""
-    return {k: rep[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")}
+    return {k: rep[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")}
 
 
 def mean_std(values) -> tuple[float, float]:

@@ -195,7 +195,7 @@ def grouped_bars(rows: Sequence[dict], x: str, value: str = "accuracy", hue: str
 
 def augmentation_heatmaps(rows: Sequence[dict], value: str = "target_accuracy", title: str = ""):
     """Mean ``value`` in percent over seeds: methods (rows) by augmentation (columns), one panel per
-    number of labels per class. ``rows`` as from :func:`datl_helpers.augment.augmentation_runs`."""
+    number of labels per class. ``rows`` as from :func:`datl_helpers.experiments.augmentation_runs`."""
     import pandas as pd
     import seaborn as sns
 

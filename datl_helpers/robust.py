@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from datl_helpers import models, train
-from datl_helpers.data import Domain, few_labels, to_float
+from datl_helpers.domain import Domain, few_labels, to_float
 from datl_helpers.errors import DatlError, check_choice
 
 ATTACKS = ("fgsm", "pgd")

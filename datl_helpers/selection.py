@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from datl_helpers import models, train
-from datl_helpers.data import Domain
+from datl_helpers.domain import Domain
 
 
 def proxy_a_distance(source_features: torch.Tensor, target_features: torch.Tensor, seed: int = 0) -> float:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from datl_helpers.data import Domain, to_float
+from datl_helpers.domain import Domain, to_float
 from datl_helpers.errors import check_choice
 
 

@@ -146,7 +146,7 @@ def fetch(key: str, downloads: Path) -> Path:
 
     A missing client or a failed fetch (no network) raises :class:`DataUnavailableError` with the
     command to run by hand and where to put the file."""
-    from datl_helpers.data import atomic_write
+    from datl_helpers.cache import atomic_write
 
     art = ARTEFACTS[key]
     have = _find(downloads, art)
@@ -173,7 +173,7 @@ def fetch(key: str, downloads: Path) -> Path:
 
 def check_artefact(key: str, path: Path) -> bool:
     """True when ``path`` has one of the artefact's pinned hashes."""
-    from datl_helpers.data import sha256_file
+    from datl_helpers.cache import sha256_file
 
     return sha256_file(path) in ARTEFACTS[key].sha256
 
@@ -307,7 +307,7 @@ CLASSES = {"movies": ("rotten", "fresh"), "food": ("other", "great"), "spam_old"
 
 
 def _split(name: str, texts: list[str], labels: list[str], classes: tuple[str, ...]) -> TextDomain:
-    from datl_helpers.data import stratified_split
+    from datl_helpers.domain import stratified_split
 
     y = np.array([classes.index(label) for label in labels], dtype=np.int64)
     train, test = stratified_split(y, TEST_FRACTION)
@@ -370,7 +370,7 @@ def _paths(name: str, root: Path) -> tuple[Path, Path]:
 
 def text_cache_status(name: str, root: Path) -> str:
     """'cached', 'missing', 'stale' or 'corrupt' (like :func:`datl_helpers.data.cache_status`)."""
-    from datl_helpers.data import sha256_file
+    from datl_helpers.cache import sha256_file
 
     blob, manifest = _paths(name, root)
     if not blob.exists() or not manifest.exists():
@@ -386,7 +386,7 @@ def text_cache_status(name: str, root: Path) -> str:
 
 
 def save_text_domain(domain: TextDomain, root: Path) -> None:
-    from datl_helpers.data import atomic_write, sha256_file
+    from datl_helpers.cache import atomic_write, sha256_file
 
     blob, manifest = _paths(domain.name, root)
     payload = {"classes": list(domain.classes), "text_train": domain.text_train, "y_train": domain.y_train.tolist(),

@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from datl_helpers import metrics, models, train
+from datl_helpers import augment, features, metrics, models, train
 from datl_helpers.budget import check_steps
-from datl_helpers.data import Domain, few_labels
+from datl_helpers.domain import Domain, few_labels
 from datl_helpers.errors import check_choice
 
 METHODS = ("scratch", "linear-probe", "finetune")
@@ -77,8 +77,6 @@ def run_transfer(
     callable on float batches, for example :class:`datl_helpers.augment.BatchAugment`) when given;
     it is applied to the labelled training images only, never to the test images.
     """
-    from datl_helpers import augment
-
     check_method(method)
     config = config or TransferConfig()
     if method != "linear-probe":  # the probe is a logistic regression fitted to convergence
@@ -94,15 +92,13 @@ def run_transfer(
     train.seed_everything(seed)
     model = new_model(method, target.num_classes)
     if method == "linear-probe":
-        from datl_helpers.features import extract_features, fit_logistic_probe
-
         x_fit, y_fit = x, y
         if transform is not None:  # the frozen backbone sees augmentation as extra labelled copies
             x_fit = torch.cat([x, augment.augmented_copies(x, transform, config.probe_copies)])
             y_fit = y.repeat(config.probe_copies + 1)
-        train_feats = extract_features(model, x_fit, device=device)
-        test_feats = extract_features(model, target.x_test, device=device)
-        probe = fit_logistic_probe(train_feats, y_fit, c=config.probe_c, seed=seed)
+        train_feats = features.extract_features(model, x_fit, device=device)
+        test_feats = features.extract_features(model, target.x_test, device=device)
+        probe = features.fit_logistic_probe(train_feats, y_fit, c=config.probe_c, seed=seed)
         pred = torch.as_tensor(probe.predict(test_feats.numpy()))
     else:
         groups = None
@@ -118,7 +114,7 @@ def run_transfer(
         "seed": seed,
         "labels": len(y),
         "target_accuracy": rep["accuracy"],
-        "macro_f1": rep["f1_macro"],
+        "macro_f1": rep["macro_f1"],
         "seconds": round(time.perf_counter() - start, 2),
     }
 

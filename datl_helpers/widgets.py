@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import torch
 
-from datl_helpers.data import Domain
+from datl_helpers.domain import Domain
 from datl_helpers.errors import check_choice
 
 ALL_CLASSES = -1

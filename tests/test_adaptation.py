@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from datl_helpers import adaptation, dann, models, selection
+from datl_helpers import adaptation, batchnorm, dann, models, selection
 from datl_helpers.__main__ import main
-from datl_helpers.data import to_float
+from datl_helpers.domain import to_float
 from datl_helpers.errors import ChoiceError, DatlError, TooFewSamplesError
 
 
@@ -25,9 +25,9 @@ def test_adabn_first_layer_statistics_are_the_target_images_own():
     model = models.replace_head(models.load_pretrained(), 10, dropout=0.5)
     x = torch.randint(0, 256, (300, 3, 32, 32), dtype=torch.uint8)
     weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
-    first = adaptation.batchnorm_layers(model)[0]
+    first = batchnorm.batchnorm_layers(model)[0]
     inputs = _first_bn_input(model, x)  # no BatchNorm before it, so AdaBN does not change it
-    adaptation.adabn(model, x, batch_size=128, device="cpu")
+    batchnorm.adabn(model, x, batch_size=128, device="cpu")
     dims = [0, 2, 3]
     assert torch.allclose(first.running_mean, inputs.mean(dims), atol=1e-4)
     # BatchNorm keeps the unbiased variance of each batch; the cumulative average of three batches
@@ -44,13 +44,13 @@ def test_adabn_first_layer_statistics_are_the_target_images_own():
 
 def test_adabn_statistics_follow_the_domain(domains):
     model = models.load_pretrained()
-    last = adaptation.batchnorm_layers(model)[-1]
-    adaptation.adabn(model, domains["mnist"].x_train[:512], device="cpu")
+    last = batchnorm.batchnorm_layers(model)[-1]
+    batchnorm.adabn(model, domains["mnist"].x_train[:512], device="cpu")
     on_mnist = last.running_mean.clone()
-    adaptation.adabn(model, domains["mnistm"].x_train[:512], device="cpu")
+    batchnorm.adabn(model, domains["mnistm"].x_train[:512], device="cpu")
     assert not torch.allclose(on_mnist, last.running_mean, atol=1e-3)
     with pytest.raises(TooFewSamplesError, match="at least 2"):
-        adaptation.adabn(model, domains["mnist"].x_train[:1], device="cpu")
+        batchnorm.adabn(model, domains["mnist"].x_train[:1], device="cpu")
 
 
 def test_run_method_dispatches_and_checks_the_name(domains):

@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from datl_helpers import augment, transfer, widgets
-from datl_helpers.data import to_float
+from datl_helpers import augment, experiments, transfer, widgets
+from datl_helpers.domain import to_float
 
 FAST = transfer.TransferConfig(steps=8, batch_size=32)
 
@@ -148,7 +148,7 @@ def test_run_transfer_with_augment_is_reproducible(domains):
 
 
 def test_runs_gains_and_turnover(domains):
-    rows = augment.augmentation_runs(domains["digits"], ["linear-probe"], {"none": 0.0, "light": 0.25}, [3], [0, 1],
+    rows = experiments.augmentation_runs(domains["digits"], ["linear-probe"], {"none": 0.0, "light": 0.25}, [3], [0, 1],
                                      config=dataclasses.replace(FAST, probe_copies=1), device="cpu")
     assert [(r["augment"], r["seed"]) for r in rows] == [("none", 0), ("none", 1), ("light", 0), ("light", 1)]
     assert rows[0]["kinds"] == "none" and rows[2]["kinds"] == "geometry+colour+texture+occlusion"

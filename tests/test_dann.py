@@ -108,7 +108,7 @@ def test_protocol_lr_schedule_keeps_the_ratio_and_augment_is_seeded(domains):
 def test_bad_input(domains):
     with pytest.raises(ValueError, match="source-only, dann, target-oracle"):
         dann.train_dann(domains["mnist"], domains["mnistm"], "adda")
-    from datl_helpers.data import Domain
+    from datl_helpers.domain import Domain
 
     three = Domain("three", domains["digits"].x_train[:30], torch.arange(30) % 3,
                    domains["digits"].x_test[:9], torch.arange(9) % 3)
@@ -122,7 +122,7 @@ def test_adapt_command_json_and_npz_target(tmp_path, domains, capsys):
     import numpy as np
 
     from datl_helpers.__main__ import main
-    from datl_helpers.data import few_labels
+    from datl_helpers.domain import few_labels
 
     xs, ys = few_labels(domains["mnistm"], 20, seed=0)
     npz = tmp_path / "target.npz"

@@ -53,7 +53,7 @@ def test_run_strategy_tracks_source_accuracy(domains):
     config = finetune.FinetuneConfig(lr=3e-3, lr_decay=0.3, **QUICK)
     row, history = finetune.run_strategy("layer-wise", domains["digits"], 3, seed=0, config=config,
                                          device="cpu", source=domains["syn"])
-    assert {"accuracy", "f1_macro", "source_accuracy", "seconds"} <= set(row)
+    assert {"accuracy", "macro_f1", "source_accuracy", "seconds"} <= set(row)
     # tracked every epoch, and well above chance (0.1) after 6 steps with a new head
     assert len(history["source_accuracy"]) == 2 and row["source_accuracy"] > 0.3
     with pytest.raises(ValueError, match="head only"):

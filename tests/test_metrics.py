@@ -13,10 +13,10 @@ def test_report_matches_hand_computed_values():
     rep = metrics.report(y_true, y_pred)
     assert rep["accuracy"] == pytest.approx(4 / 6)
     # class 0: p=1/2 r=1/2; class 1: p=2/3 r=1; class 2: p=1 r=1/2
-    assert rep["precision_macro"] == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)
-    assert rep["recall_macro"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
+    assert rep["macro_precision"] == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)
+    assert rep["macro_recall"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
     f1 = [0.5, 0.8, 2 / 3]
-    assert rep["f1_macro"] == pytest.approx(np.mean(f1))
+    assert rep["macro_f1"] == pytest.approx(np.mean(f1))
     assert rep["confusion"].tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
     assert metrics.per_class_table(rep)["support"].tolist() == [2, 2, 2]
 
@@ -24,8 +24,8 @@ def test_report_matches_hand_computed_values():
 def test_missing_class_counts_in_macro_average():
     rep = metrics.report([0, 1, 2], [0, 1, 1], num_classes=4)
     assert rep["confusion"].shape == (4, 4)
-    assert rep["f1_macro"] < rep["accuracy"]
-    assert set(metrics.summary(rep)) == {"accuracy", "precision_macro", "recall_macro", "f1_macro"}
+    assert rep["macro_f1"] < rep["accuracy"]
+    assert set(metrics.summary(rep)) == {"accuracy", "macro_precision", "macro_recall", "macro_f1"}
 
 
 def test_mean_std():

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from datl_helpers import features, models, transfer
+from datl_helpers import experiments, features, models, transfer
 from datl_helpers.__main__ import main
 
 FAST = transfer.TransferConfig(steps=30)
@@ -65,7 +65,7 @@ def test_stage_probe_and_preprocessing_mismatch(domains):
 
 
 def test_label_efficiency_and_summaries(domains):
-    rows = features.label_efficiency({"digits": domains["digits"]}, [1, 3], [0, 1], ["linear-probe"], config=FAST,
+    rows = experiments.label_efficiency({"digits": domains["digits"]}, [1, 3], [0, 1], ["linear-probe"], config=FAST,
                                      device="cpu")
     assert len(rows) == 4 and {r["labels_per_class"] for r in rows} == {1, 3}
     table = features.summarize(rows, ["labels_per_class"])
