@@ -270,7 +270,7 @@ def finetuning(runner: Runner, start: int, largest: int) -> dict:
              for seed in SEEDS]
     cvs = [finetune_job("cv", s, 10, spe[10], seed, source=False) for s in CV_CANDIDATES for seed in SEEDS]
     rows = runner.run(strategies + bn + regs + stops + cvs)  # each row carries its job's fields
-    keep = ("seed", "labels_per_class", "accuracy", "precision_macro", "recall_macro", "f1_macro",
+    keep = ("seed", "labels_per_class", "accuracy", "macro_precision", "macro_recall", "macro_f1",
             "seconds", "source_accuracy", "steps", "best_epoch", "recipe", "regulariser")
     runs = [{"strategy": r["name"], **{k: r[k] for k in keep if k in r}} for r in rows if r["kind"] != "cv"]
     cv_rows = [{"strategy": r["name"], "seed": r["seed"], "labels_per_class": r["labels_per_class"],
@@ -523,8 +523,12 @@ def paper(runner: Runner, start: int, largest: int) -> dict:
     steps = {m: budget.converged_budget(f["curves"][0]["means"]) or max(f["curves"][0]["means"])
              for m, f in ((f["method"], f) for f in families.values())}
     rows = runner.run([adapt_job(m, *pair, steps[m], seed, protocol) for m in steps for seed in SEEDS], need=keep)
+    adapt04 = json.loads((REFERENCE / "04_domain_adversarial.json").read_text())
+    from_backbone = [{k: r[k] for k in ("pair", "method", "seed", "steps", "target_accuracy")} for r in adapt04["runs"]
+                     if r["pair"] == "{} -> {}".format(*pair) and r["method"] in steps]
     payload = {"reference": True, "device": "cpu", "seeds": SEEDS, "pair": "{} -> {}".format(*pair),
                "runs": [{k: r[k] for k in keep} for r in rows], "paper": dann.PAPER_RESULTS,
+               "from_backbone": from_backbone, "from_backbone_source": f"04_domain_adversarial.json ({adapt04['date']})",
                "config": dann.config_dict(dann.paper_config()),
                "not_converged": [m for m, f in ((f["method"], f) for f in families.values()) if f["budget"] is None],
                **provenance({"steps": steps, "batch_size": dann.paper_config().batch_size}, runner.threads)}
@@ -536,18 +540,19 @@ SEMI_PAIRS = (("mnist", "mnistm"), ("syn", "mnist"))  # targets whose fine-tunin
 SEMI_LABELS = (1, 5, 10)
 
 
-def semi_supervised(runner: Runner, largest: int) -> dict:
+def semi_supervised(runner: Runner, largest: int, pairs=SEMI_PAIRS) -> dict:
     """Notebook 04's semi-supervised variant: DANN with 1, 5 and 10 labelled target images per class
     on SEMI_PAIRS, beside fine-tuning the backbone on those images alone (the same images: notebook
     01's converged reference, ``data.few_labels`` with the same seeds). The budget: DANN's budget on
-    the pair, checked by doubling it at 10 labels/class (family ``adapt-semi-dann``)."""
+    the pair, checked by doubling it at 10 labels/class (family ``adapt-semi-dann``). ``pairs``: a
+    subset of SEMI_PAIRS (``--pairs mnist:mnistm``)."""
     from datl_helpers import budget
 
     keep = ("pair", "method", "target_labels", "seed", "steps", "target_accuracy", "source_accuracy",
             "domain_accuracy", "macro_f1", "seconds")
     k_curve = max(SEMI_LABELS)
     curves = []
-    for s, t in SEMI_PAIRS:
+    for s, t in pairs:
         curve = {"name": f"dann + {k_curve} labels/class: {s} -> {t}", "method": "dann", "source": s, "target": t,
                  "target_labels": k_curve, "rows": [], "means": {}}
         first = budget.adapt_budget("dann", f"{s} -> {t}")[0]
@@ -568,10 +573,10 @@ def semi_supervised(runner: Runner, largest: int) -> dict:
         "budget": budget.family_budget(curves), "curves": curves}})
     steps = {f"{c['source']} -> {c['target']}": budget.converged_budget(c["means"]) or max(c["means"]) for c in curves}
     jobs = [adapt_job("dann", s, t, steps[f"{s} -> {t}"], seed, target_labels=k)
-            for s, t in SEMI_PAIRS for k in SEMI_LABELS for seed in SEEDS]
+            for s, t in pairs for k in SEMI_LABELS for seed in SEEDS]
     runs = [{k: r[k] for k in keep} for r in runner.run(jobs, need=keep)]
     labels01 = json.loads((REFERENCE / "01_feature_extraction.json").read_text())
-    targets = {t: f"{s} -> {t}" for s, t in SEMI_PAIRS}
+    targets = {t: f"{s} -> {t}" for s, t in pairs}
     finetune = [{"pair": targets[r["target"]], "method": "finetune on the labels alone",
                  "target_labels": r["labels_per_class"], **{k: r[k] for k in ("seed", "steps", "target_accuracy")}}
                 for r in labels01["label_efficiency"] if r["method"] == "finetune" and r["target"] in targets
@@ -847,6 +852,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / ".datl_cache" / "reference_runs.jsonl")
     parser.add_argument("--start", type=int, default=100, help="the first budget of a curve (steps)")
     parser.add_argument("--largest", type=int, default=3200, help="stop doubling past this budget")
+    parser.add_argument("--pairs", nargs="+", metavar="SOURCE:TARGET",
+                        help="semi: a subset of its pairs (default: mnist:mnistm syn:mnist)")
     parser.add_argument("--from-shipped", action="store_true",
                         help="adaptation: reuse the shipped reference's runs (after reproducing one) and train only "
                              "what is missing, e.g. with a larger --largest")
@@ -865,7 +872,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.what == "adaptation":
         adaptation(runner, 300, args.largest, args.from_shipped)
     elif args.what == "semi":
-        semi_supervised(runner, args.largest)
+        pairs = [tuple(p.split(":")) for p in args.pairs] if args.pairs else SEMI_PAIRS
+        semi_supervised(runner, args.largest, pairs)
     elif args.what == "paper":
         paper(runner, args.start, args.largest)
     elif args.what == "robustness":
