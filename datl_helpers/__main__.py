@@ -197,8 +197,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         except budget.BudgetError:
             steps, converged = budget.adapt_budget(args.method, init=args.init)
         if not converged:
-            print(f"note: {args.method}'s budget curve is still rising at {steps} steps (the largest measured); "
-                  "its accuracy is a lower bound")
+            print(f"note: {args.method}'s budget curve has not converged by {steps} steps (the largest measured: its "
+                  "last doubling moved the mean by a point or more); read its accuracy as provisional")
     else:
         steps = budget.check_steps(args.steps)
     device = train.resolve_device(args.device)

@@ -44,7 +44,8 @@ def test_shipped_budget_curves_justify_the_converged_budget():
                                         for t in ("", "-mnist")} | {"finetune-strategies-10", "finetune-strategies-all"} | {
                                             f"adapt-{m}" for m in adaptation.METHODS} | {
                                             budget.robust_family(m, b, a) for m, b, a in robust.MODELS.values()
-                                            if m == "finetune"}
+                                            if m == "finetune"} | {
+                                            "adapt-semi-dann", "adapt-scratch-source-only", "adapt-scratch-dann"}
     assert payload["versions"]["torch"]
     for name, family in payload["families"].items():
         if family["budget"] is not None or not name.startswith("adapt-"):  # a rising adaptation curve: see below
@@ -126,6 +127,7 @@ def test_notebook_03_reference_runs_at_the_converged_budgets():
 # the references of the notebooks with claims, and how many claims each has at least
 REFERENCES = {"01": ("01_feature_extraction.json", 5), "02": ("02_fine_tuning.json", 6),
               "03": ("03_augmentation.json", 4), "04": ("04_domain_adversarial.json", 5),
+              "04-semi": ("04_semi_supervised.json", 1), "04-paper": ("04_paper_protocol.json", 3),
               "06": ("06_adversarial_robustness.json", 8), "07": ("07_beyond_images_text.json", 6)}
 
 
@@ -196,11 +198,14 @@ def test_notebook_02_reference_runs_at_the_converged_budgets():
 def test_notebook_04_reference_runs_at_the_converged_budgets():
     reference = _reference("04_domain_adversarial.json")
     assert reference["reference"] is True and len(reference["seeds"]) >= 3
-    for method in adaptation.METHODS:  # every run at its method's budget: converged, or named as still rising
-        steps, converged = budget.adapt_budget(method)
-        assert {r["steps"] for r in reference["runs"] if r["method"] == method} == {steps}
-        assert converged == (method not in reference["not_converged"])
-    assert {r["steps"] for r in reference["protocol_steps"]} == {budget.adapt_budget("source-only")[0]}
+    for method in adaptation.METHODS:  # every run at its pair's budget: converged, or named as still rising
+        for pair in {r["pair"] for r in reference["runs"]}:
+            steps, converged = budget.adapt_budget(method, pair)
+            assert {r["steps"] for r in reference["runs"] if (r["method"], r["pair"]) == (method, pair)} == {steps}
+            assert converged == (f"{method}: {pair}" not in reference["not_converged_curves"])
+        assert budget.adapt_budget(method)[1] == (method not in reference["not_converged"])
+    pair = reference["protocol_steps"][0]["pair"]
+    assert {r["steps"] for r in reference["protocol_steps"]} == {budget.adapt_budget("source-only", pair)[0]}
     for pair in {r["pair"] for r in reference["runs"]}:  # every method, every seed, on every pair
         assert {(r["method"], r["seed"]) for r in reference["runs"] if r["pair"] == pair} == {
             (m, s) for m in adaptation.METHODS for s in reference["seeds"]}
