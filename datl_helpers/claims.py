@@ -10,10 +10,11 @@ converged numbers contradict fails a test instead of staying in the text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from datl_helpers.errors import ClaimError
+from datl_helpers.results import best_of, mean, paired_gain, select
 
 
 @dataclass(frozen=True)
@@ -45,51 +46,6 @@ class Verdict:
 
     def __str__(self) -> str:
         return f"{'✓' if self.holds else '✗ NOT SUPPORTED by these numbers:'} {self.text}"
-
-
-# --------------------------------------------------------------------------------------------
-# Look-ups over result rows
-# --------------------------------------------------------------------------------------------
-
-
-def select(rows: Sequence[Mapping], **where) -> list[Mapping]:
-    """The rows whose fields equal ``where`` (label counts compared as text: 10 == "10")."""
-    def same(a, b) -> bool:
-        return a == b or str(a) == str(b)
-
-    return [r for r in rows if all(same(r.get(k), v) for k, v in where.items())]
-
-
-def mean(rows: Sequence[Mapping], value: str = "target_accuracy", **where) -> float:
-    """Mean ``value`` (in %) of the rows matching ``where``; a ClaimError when there are none."""
-    vals = [float(r[value]) for r in select(rows, **where)]
-    if not vals:
-        raise ClaimError(f"no result rows with {where}")
-    return 100 * sum(vals) / len(vals)
-
-
-def paired_gain(rows: Sequence[Mapping], change: Mapping, base: Mapping, value: str = "target_accuracy",
-                **where) -> tuple[float, float]:
-    """Mean and sample std (points) over seeds of ``value`` with ``change`` minus with ``base``,
-    paired by seed (same labelled subset and initialisation), among the rows matching ``where``."""
-    from datl_helpers.metrics import mean_std
-
-    a = {r["seed"]: float(r[value]) for r in select(rows, **where, **change)}
-    b = {r["seed"]: float(r[value]) for r in select(rows, **where, **base)}
-    seeds = sorted(set(a) & set(b))
-    if not seeds:
-        raise ClaimError(f"no seeds with both {change} and {base} (where {where})")
-    return mean_std([100 * (a[s] - b[s]) for s in seeds])
-
-
-def best_of(rows: Sequence[Mapping], key: str, value: str = "target_accuracy", **where) -> tuple[str, float]:
-    """The value of ``key`` with the highest mean ``value`` among the rows matching ``where``."""
-    options = list(dict.fromkeys(r[key] for r in select(rows, **where)))
-    if not options:
-        raise ClaimError(f"no result rows with {where}")
-    scored = {o: mean(rows, value, **where, **{key: o}) for o in options}
-    best = max(scored, key=scored.get)
-    return best, scored[best]
 
 
 # --------------------------------------------------------------------------------------------

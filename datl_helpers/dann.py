@@ -38,6 +38,7 @@ from datl_helpers.budget import check_steps
 from datl_helpers.domain import Domain, to_float
 from datl_helpers.errors import DatlError, check_choice
 from datl_helpers.recolour import pretraining_augment
+from datl_helpers.results import pm
 
 METHODS = ("source-only", "dann", "target-oracle")
 HEADS = ("own", "new")  # DannConfig.head
@@ -455,7 +456,7 @@ def results_table(rows: list[dict], methods: Sequence[str] = METHODS):
 
     frame = pd.DataFrame(rows)
     stats = frame.groupby(["pair", "method"], sort=False)["target_accuracy"].agg(["mean", "std"]).fillna(0.0)
-    table = stats.apply(lambda r: f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}", axis=1).unstack("method")
+    table = stats.apply(lambda r: pm(r["mean"], r["std"]), axis=1).unstack("method")
     table = table[[m for m in methods if m in table.columns]]
     if set(METHODS) <= set(frame["method"]):
         means = stats["mean"].unstack("method")

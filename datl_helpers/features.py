@@ -191,24 +191,3 @@ def preprocessing_mismatch(
         for name, convert in variants.items()
         for row in probe_over_seeds(backbone, target, labels_per_class, seeds, preprocess=convert, device=device)
     ]
-
-
-def summarize(rows: list[dict], by: Sequence[str], value: str = "target_accuracy"):
-    """Mean, std and count of ``value`` grouped by the columns ``by`` (a pandas DataFrame)."""
-    import pandas as pd
-
-    frame = pd.DataFrame(rows)
-    out = frame.groupby(list(by), sort=False)[value].agg(["mean", "std", "count"]).reset_index()
-    out["std"] = out["std"].fillna(0.0)
-    return out
-
-
-def mean_std_table(rows: list[dict], index: str, columns: str, value: str = "target_accuracy"):
-    """A pivot of 'mean ± std' strings (percent), for printing results tables."""
-    import pandas as pd
-
-    frame = pd.DataFrame(rows)
-    agg = frame.groupby([index, columns], sort=False)[value].agg(["mean", "std"]).fillna(0.0)
-    text = agg.apply(lambda r: f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}", axis=1)
-    return text.unstack(columns)
-

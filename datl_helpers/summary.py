@@ -18,6 +18,7 @@ from pathlib import Path
 
 from datl_helpers import claims
 from datl_helpers.errors import ClaimError, DatlError, check_choice
+from datl_helpers.results import paired_gain, pm
 
 RESULT_FILES = {
     "01": "01_feature_extraction.json",
@@ -200,10 +201,9 @@ def robustness_table(rows: list[dict], eps: str = "8/255"):
     """:func:`robustness_rows` as a pandas table with 'mean ± std' in percent."""
     import pandas as pd
 
-    text = lambda m, s: f"{100 * m:.1f} ± {100 * s:.1f}"  # noqa: E731
-    return pd.DataFrame([{"model": r["model"], "clean (%)": text(r["clean"], r["clean_std"]),
-                          f"FGSM {eps} (%)": text(r["fgsm"], r["fgsm_std"]),
-                          f"PGD-10 {eps} (%)": text(r["pgd"], r["pgd_std"]), "seeds": r["seeds"], "from": r["from"]}
+    return pd.DataFrame([{"model": r["model"], "clean (%)": pm(r["clean"], r["clean_std"]),
+                          f"FGSM {eps} (%)": pm(r["fgsm"], r["fgsm_std"]),
+                          f"PGD-10 {eps} (%)": pm(r["pgd"], r["pgd_std"]), "seeds": r["seeds"], "from": r["from"]}
                          for r in rows])
 
 
@@ -212,7 +212,7 @@ def comparison_table(rows: list[dict]):
     import pandas as pd
 
     frame = pd.DataFrame(rows)
-    frame["accuracy (%)"] = [f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(frame["accuracy"], frame["std"])]
+    frame["accuracy (%)"] = [pm(m, s) for m, s in zip(frame["accuracy"], frame["std"])]
     return frame[["family", "method", "target", "labels", "accuracy (%)", "seeds", "from"]]
 
 
@@ -360,7 +360,7 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
         for method, short in (("scratch", "scratch"), ("finetune", "finetune")):
             for labels in (labels_per_class, 50):
                 try:
-                    f[f"rot_{short}_{labels}"] = claims.paired_gain(
+                    f[f"rot_{short}_{labels}"] = paired_gain(
                         over, {"augment": "rotation 180°"}, {"augment": "none"},
                         method=method, labels_per_class=labels)[0]
                 except ClaimError:

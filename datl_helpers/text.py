@@ -364,6 +364,7 @@ def summary_table(rows: Sequence[dict], methods: Sequence[str] = METHODS):
 
     from datl_helpers.dann import gap_closed
     from datl_helpers.metrics import mean_std
+    from datl_helpers.results import pm
 
     out = []
     for pair in dict.fromkeys(r["pair"] for r in rows):
@@ -374,7 +375,7 @@ def summary_table(rows: Sequence[dict], methods: Sequence[str] = METHODS):
                 if vals:
                     mean, std = mean_std(vals)
                     means[(key, m)] = mean
-                    line[f"{m} {label}"] = f"{100 * mean:.1f} ± {100 * std:.1f}"
+                    line[f"{m} {label}"] = pm(mean, std)
             if all((key, m) in means for m in METHODS):
                 share = gap_closed(*(means[(key, m)] for m in METHODS))
                 line[f"gap closed ({label})"] = f"{share:.0%}"

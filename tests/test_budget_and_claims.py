@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from datl_helpers import adaptation, budget, claims, dann, robust, transfer
+from datl_helpers import adaptation, budget, claims, dann, results, robust, transfer
 from datl_helpers.__main__ import main
 from datl_helpers.errors import BudgetError, ClaimError
 from datl_helpers.summary import REFERENCE_DIR
@@ -120,7 +120,7 @@ def test_notebook_03_reference_runs_at_the_converged_budgets():
     for m in ("scratch", "finetune"):  # every run at its converged budget
         for k in (10, 50, "all"):
             assert reference["budget"]["steps"][f"{m}-{k}"] == budget.transfer_steps(m, k)
-            runs = claims.select(reference["grid"] + reference["over_augmentation"], method=m, labels_per_class=k)
+            runs = results.select(reference["grid"] + reference["over_augmentation"], method=m, labels_per_class=k)
             assert runs and {r["steps"] for r in runs} == {budget.transfer_steps(m, k)}
 
 
@@ -155,7 +155,7 @@ def test_a_contradicted_claim_is_reported_not_reworded():
     failed = [v for v in claims.verdicts("03", flipped) if not v.holds]
     assert failed and all(str(v).startswith("✗ NOT SUPPORTED") for v in failed)
     with pytest.raises(ClaimError, match="no result rows"):
-        claims.mean([], method="scratch")
+        results.mean([], method="scratch")
     with pytest.raises(ClaimError, match="no claims for notebook"):
         claims.verdicts("99", reference)
 
@@ -163,10 +163,10 @@ def test_a_contradicted_claim_is_reported_not_reworded():
 def test_lookups_over_rows():
     rows = [{"method": "a", "labels_per_class": 10, "seed": s, "augment": aug, "target_accuracy": acc}
             for s, (x, y) in enumerate([(0.5, 0.6), (0.6, 0.8)]) for aug, acc in (("none", x), ("heavy", y))]
-    assert claims.mean(rows, method="a", augment="none", labels_per_class="10") == pytest.approx(55.0)
-    gain, spread = claims.paired_gain(rows, {"augment": "heavy"}, {"augment": "none"}, method="a")
+    assert results.mean(rows, method="a", augment="none", labels_per_class="10") == pytest.approx(55.0)
+    gain, spread = results.paired_gain(rows, {"augment": "heavy"}, {"augment": "none"}, method="a")
     assert gain == pytest.approx(15.0) and spread == pytest.approx(7.0710678)
-    assert claims.best_of(rows, "augment", method="a") == ("heavy", pytest.approx(70.0))
+    assert results.best_of(rows, "augment", method="a") == ("heavy", pytest.approx(70.0))
 
 
 def test_transfer_command_defaults_to_the_converged_budget(tmp_path, capsys):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from datl_helpers import check, claims, dann, text, widgets
+from datl_helpers import check, claims, dann, results, text, widgets
 from datl_helpers.__main__ import main
 from datl_helpers.text_domains import TextDomain
 
@@ -204,7 +204,7 @@ def test_reference_budget_curve_and_completeness():
     assert ref["not_converged"] == [m for m in last if abs(m["move_points"]) >= 1.0]
     for pair in ref["pairs"]:
         for method in text.METHODS:
-            assert len(claims.select(ref["runs"], pair=pair, method=method)) == len(ref["seeds"])
+            assert len(results.select(ref["runs"], pair=pair, method=method)) == len(ref["seeds"])
     assert {"date", "versions", "script"} <= set(ref)
 
 

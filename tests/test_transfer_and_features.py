@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from datl_helpers import experiments, features, models, transfer
+from datl_helpers import experiments, features, models, results, transfer
 from datl_helpers.__main__ import main
 
 FAST = transfer.TransferConfig(steps=30)
@@ -68,9 +68,9 @@ def test_label_efficiency_and_summaries(domains):
     rows = experiments.label_efficiency({"digits": domains["digits"]}, [1, 3], [0, 1], ["linear-probe"], config=FAST,
                                      device="cpu")
     assert len(rows) == 4 and {r["labels_per_class"] for r in rows} == {1, 3}
-    table = features.summarize(rows, ["labels_per_class"])
+    table = results.summarize(rows, ["labels_per_class"])
     assert list(table["count"]) == [2, 2]
-    assert features.mean_std_table(rows, "labels_per_class", "method").shape == (2, 1)
+    assert results.mean_std_table(rows, "labels_per_class", "method").shape == (2, 1)
 
 
 def test_transfer_command_json(tmp_path, capsys):

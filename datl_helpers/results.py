@@ -1,0 +1,78 @@
+"""Result rows and what every table and claim does with them, written once.
+
+A run is one dict (a *row*: ``seed``, ``target_accuracy`` in [0, 1], and the fields that say which
+experiment it belongs to). :func:`select` finds rows, :func:`mean` averages them (in %),
+:func:`paired_gain` compares two settings seed by seed (the same labelled subset and
+initialisation, so the spread is the method's, not the draw's), :func:`best_of` picks the best
+setting, :func:`pm` prints "mean ± std", and :func:`summarize` / :func:`mean_std_table` make tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from datl_helpers.errors import ClaimError
+from datl_helpers.metrics import mean_std
+
+
+def pm(mean: float, std: float, scale: float = 100.0) -> str:
+    """'mean ± std' with one decimal, both times ``scale`` (accuracies in [0, 1] print as %)."""
+    return f"{scale * mean:.1f} ± {scale * std:.1f}"
+
+
+def select(rows: Sequence[Mapping], **where) -> list[Mapping]:
+    """The rows whose fields equal ``where`` (label counts compared as text: 10 == "10")."""
+    def same(a, b) -> bool:
+        return a == b or str(a) == str(b)
+
+    return [r for r in rows if all(same(r.get(k), v) for k, v in where.items())]
+
+
+def mean(rows: Sequence[Mapping], value: str = "target_accuracy", **where) -> float:
+    """Mean ``value`` (in %) of the rows matching ``where``; a ClaimError when there are none."""
+    vals = [float(r[value]) for r in select(rows, **where)]
+    if not vals:
+        raise ClaimError(f"no result rows with {where}")
+    return 100 * sum(vals) / len(vals)
+
+
+def paired_gain(rows: Sequence[Mapping], change: Mapping, base: Mapping, value: str = "target_accuracy",
+                **where) -> tuple[float, float]:
+    """Mean and sample std (points) over seeds of ``value`` with ``change`` minus with ``base``,
+    paired by seed (same labelled subset and initialisation), among the rows matching ``where``."""
+    a = {r["seed"]: float(r[value]) for r in select(rows, **where, **change)}
+    b = {r["seed"]: float(r[value]) for r in select(rows, **where, **base)}
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        raise ClaimError(f"no seeds with both {change} and {base} (where {where})")
+    return mean_std([100 * (a[s] - b[s]) for s in seeds])
+
+
+def best_of(rows: Sequence[Mapping], key: str, value: str = "target_accuracy", **where) -> tuple[str, float]:
+    """The value of ``key`` with the highest mean ``value`` among the rows matching ``where``."""
+    options = list(dict.fromkeys(r[key] for r in select(rows, **where)))
+    if not options:
+        raise ClaimError(f"no result rows with {where}")
+    scored = {o: mean(rows, value, **where, **{key: o}) for o in options}
+    best = max(scored, key=scored.get)
+    return best, scored[best]
+
+
+def summarize(rows: list[dict], by: Sequence[str], value: str = "target_accuracy"):
+    """Mean, std and count of ``value`` grouped by the columns ``by`` (a pandas DataFrame)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    out = frame.groupby(list(by), sort=False)[value].agg(["mean", "std", "count"]).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def mean_std_table(rows: list[dict], index: str, columns: str, value: str = "target_accuracy"):
+    """A pivot of 'mean ± std' strings (percent), for printing results tables."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    agg = frame.groupby([index, columns], sort=False)[value].agg(["mean", "std"]).fillna(0.0)
+    text = agg.apply(lambda r: pm(r["mean"], r["std"]), axis=1)
+    return text.unstack(columns)
