@@ -364,7 +364,7 @@ def run_robust(
 def robustness_table(rows: Sequence[dict], attacks: Sequence[str] = ("pgd",), train_time: bool = False):
     """'mean ± std' (%) over seeds: one row per model (``name``), the clean accuracy on the whole test
     set and one column per attack and eps (the attacked subset), optionally the training seconds."""
-    from datl_helpers.features import mean_std_table
+    from datl_helpers.results import mean_std_table
 
     labels = {"fgsm": "FGSM", "pgd": "PGD"}
     long = []
