@@ -123,6 +123,10 @@ class DivergenceError(DatlError, RuntimeError):
 
 @dataclass
 class DannConfig:
+    """Everything a run of :func:`train_dann` depends on besides its data and seed. The defaults are the
+    course's protocol from the shipped backbone; :func:`paper_config` gives the DANN paper's protocol
+    from random weights. Every method of notebook 04 runs with the same config, so the comparison is fair."""
+
     steps: int = 600  # generic; `adapt` and notebook 04 use each method's measured budget (budget.adapt_budget)
     batch_size: int = 64  # per domain: each step sees batch_size source + batch_size target images
     lr: float = 1e-3
