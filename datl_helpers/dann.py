@@ -302,7 +302,7 @@ def train_dann(
     Target labels are used only by ``target-oracle``, and by the semi-supervised variant: with
     ``labelled_target`` (a few labelled target training images and their labels), every step's
     target half starts with up to a quarter of a batch of them, and the label loss covers them
-    beside the source images (:func:`semi_supervised`). ``extra_loss`` adds a term to every step
+    beside the source images (:func:`datl_helpers.adaptation.run_semi_supervised`). ``extra_loss`` adds a term to every step
     (:func:`dann_step`); ``source-only`` with Deep CORAL's loss is Deep CORAL. The
     history records, every ``log_every`` steps: label loss, domain loss, domain-classifier accuracy
     on the step's batch, lambda and lr.
