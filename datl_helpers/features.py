@@ -79,17 +79,14 @@ def train_linear_head(
     lr: float = 1e-2,
     seed: int = 0,
     device: str | torch.device = "auto",
-    **fit_kwargs,
 ) -> train.History:
     """Replace the head, freeze every stage (eval mode too) and train only the new linear head
     (taught in notebook 01 §1, written out as ``make_linear_probe`` and ``probe_step``)."""
     models.replace_head(backbone, num_classes)
     models.freeze_stages(backbone, len(backbone.stage_names))
     keep_frozen_stages_in_eval = lambda epoch, model: model.stages.eval()  # noqa: E731
-    return train.fit(
-        backbone, x, y, epochs=1, steps_per_epoch=steps, lr=lr, seed=seed, device=device,
-        on_epoch_start=keep_frozen_stages_in_eval, **fit_kwargs,
-    )
+    fit_config = train.FitConfig(epochs=1, steps_per_epoch=steps, lr=lr)
+    return train.fit(backbone, x, y, fit_config, on_epoch_start=keep_frozen_stages_in_eval, seed=seed, device=device)
 
 
 def probe_over_seeds(

@@ -145,9 +145,11 @@ def fit_config(
     y_val: torch.Tensor | None = None,
     on_epoch_end: Callable[[int, nn.Module, dict], None] | None = None,
     transform=None,
-    **fit_kwargs,
+    patience: int | None = None,
+    restore_best: bool = False,
 ) -> train.History:
-    """Train ``model`` (from :func:`build`) as ``config`` says (``fit_kwargs`` go to ``train.fit``)."""
+    """Train ``model`` (from :func:`build`) as ``config`` says; with ``x_val``/``y_val``, ``patience``
+    and ``restore_best`` stop early (see :class:`datl_helpers.train.FitConfig`)."""
     every = config.gradual_every
     groups = models.stage_param_groups(
         model, lr=config.lr, decay=config.lr_decay, weight_decay=config.weight_decay, include_frozen=every > 0
@@ -164,10 +166,11 @@ def fit_config(
     if config.l2sp > 0:
         penalties.append(l2sp_penalty(model, config.l2sp))
     penalty = (lambda m: sum(p(m) for p in penalties)) if penalties else None
+    loop = train.FitConfig(epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
+                           patience=patience, restore_best=restore_best)  # the learning rates are in the groups
     return train.fit(
-        model, x, y, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
-        param_groups=groups, penalty=penalty, on_epoch_start=on_start, on_epoch_end=on_epoch_end,
-        x_val=x_val, y_val=y_val, transform=transform, seed=seed, device=device, **fit_kwargs,
+        model, x, y, loop, param_groups=groups, penalty=penalty, on_epoch_start=on_start, on_epoch_end=on_epoch_end,
+        x_val=x_val, y_val=y_val, transform=transform, seed=seed, device=device,
     )
 
 

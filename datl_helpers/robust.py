@@ -325,8 +325,9 @@ def train_model(
     step = None
     if config.adversarial != "none":
         step = adversarial_step(config.adversarial, config.train_eps, config.pgd_train_steps, seed=seed)
-    train.fit(model, x, y, epochs=1, steps_per_epoch=steps, batch_size=config.batch_size, lr=config.lr,
-              weight_decay=config.weight_decay, param_groups=groups, step=step, seed=seed, device=dev)
+    fit_config = train.FitConfig(epochs=1, steps_per_epoch=steps, batch_size=config.batch_size, lr=config.lr,
+                                 weight_decay=config.weight_decay)
+    train.fit(model, x, y, fit_config, param_groups=groups, step=step, seed=seed, device=dev)
     return model.eval()
 
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from datl_helpers.domain import to_float
-from datl_helpers.errors import DeviceError, check_choice
+from datl_helpers.errors import BudgetError, DeviceError, check_choice
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -163,21 +163,31 @@ def train_step(
     return loss.detach(), logits.detach()
 
 
+@dataclass
+class FitConfig:
+    """How :func:`fit` trains: the budget, the optimizer and its schedule, the loss and early stopping.
+    What it trains on, and the hooks that change the model while it trains, are :func:`fit`'s arguments."""
+
+    epochs: int = 10
+    steps_per_epoch: int | None = None  # None: one pass over the training images
+    batch_size: int = 128
+    lr: float = 1e-3  # ignored for parameter groups that set their own
+    optimizer: str = "adamw"  # "adamw", "adam" or "sgd" (momentum 0.9), see make_optimizer
+    weight_decay: float = 0.0
+    schedule: str = "cosine"  # "cosine" (after warmup_steps of linear warm-up) or "constant"
+    warmup_steps: int = 0
+    label_smoothing: float = 0.0
+    patience: int | None = None  # early stopping: epochs without a better validation accuracy
+    restore_best: bool = False  # end with the weights of the best validation epoch
+
+
 def fit(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
+    config: FitConfig | None = None,
     *,
-    epochs: int = 10,
-    steps_per_epoch: int | None = None,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    optimizer: str = "adamw",
-    weight_decay: float = 0.0,
     param_groups: list[dict] | None = None,
-    schedule: str = "cosine",
-    warmup_steps: int = 0,
-    label_smoothing: float = 0.0,
     penalty: Callable[[nn.Module], torch.Tensor] | None = None,
     step: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
     transform: Transform | None = None,
@@ -185,26 +195,26 @@ def fit(
     y_val: torch.Tensor | None = None,
     on_epoch_start: Callable[[int, nn.Module], None] | None = None,
     on_epoch_end: Callable[[int, nn.Module, dict], None] | None = None,
-    patience: int | None = None,
-    restore_best: bool = False,
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool | None = None,
 ) -> History:
-    """Train ``model`` on uint8 images ``x`` and labels ``y``; returns a :class:`History`.
+    """Train ``model`` on uint8 images ``x`` and labels ``y`` as ``config`` says; returns a :class:`History`.
 
-    An epoch is ``steps_per_epoch`` steps (default: one pass over ``x``). ``param_groups`` (for
-    example from :func:`datl_helpers.models.stage_param_groups`) replaces the default of all
-    trainable parameters at ``lr``; ``schedule`` is ``"cosine"`` or ``"constant"``. ``penalty(model)``
-    is added to the loss (L1, L2-SP, ...). ``step`` replaces :func:`train_step` (same signature;
-    for example :func:`datl_helpers.robust.adversarial_step`). ``transform`` augments float batches on the device during
-    training only. With ``x_val``/``y_val`` every epoch records validation loss and accuracy.
-    The hooks let callers change the model between epochs (unfreeze a stage, set BatchNorm modes,
-    add their own metrics to the epoch's record). Early stopping needs validation data: ``patience``
-    stops after that many epochs without a better validation accuracy, and ``restore_best`` ends
-    with the weights of the best validation epoch (``history.best_epoch``).
+    ``param_groups`` (for example from :func:`datl_helpers.models.stage_param_groups`) replaces the
+    default of all trainable parameters at ``config.lr``. ``penalty(model)`` is added to the loss
+    (L1, L2-SP, ...). ``step`` replaces :func:`train_step` (same signature; for example
+    :func:`datl_helpers.robust.adversarial_step`). ``transform`` augments float batches on the
+    device during training only. With ``x_val``/``y_val`` every epoch records validation loss and
+    accuracy; early stopping (``config.patience``, ``config.restore_best``) needs them. The hooks
+    let callers change the model between epochs (unfreeze a stage, set BatchNorm modes, add their
+    own metrics to the epoch's record).
     """
-    if (patience is not None or restore_best) and x_val is None:
+    config = config or FitConfig()
+    if config.epochs < 1 or (config.steps_per_epoch is not None and config.steps_per_epoch < 1):
+        raise BudgetError(f"a run needs at least one epoch of at least one step; got epochs={config.epochs}, "
+                          f"steps_per_epoch={config.steps_per_epoch}: nothing would be trained")
+    if (config.patience is not None or config.restore_best) and x_val is None:
         raise ValueError("early stopping (patience / restore_best) needs x_val and y_val")
     from tqdm.auto import tqdm
 
@@ -214,12 +224,13 @@ def fit(
     x_dev, y_dev = x.to(dev), y.to(dev)
     if param_groups is None:
         param_groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
-    opt = make_optimizer(param_groups, optimizer, lr, weight_decay)
-    steps_per_epoch = steps_per_epoch or max(1, len(y) // batch_size)
+    opt = make_optimizer(param_groups, config.optimizer, config.lr, config.weight_decay)
+    epochs = config.epochs
+    steps_per_epoch = config.steps_per_epoch or max(1, len(y) // config.batch_size)
     total = epochs * steps_per_epoch
-    check_choice("schedule", schedule, ("cosine", "constant"))
-    sched = cosine_schedule(opt, total, warmup_steps) if schedule == "cosine" else None
-    batches = index_batches(len(y), batch_size, torch.Generator().manual_seed(seed), device=dev)
+    check_choice("schedule", config.schedule, ("cosine", "constant"))
+    sched = cosine_schedule(opt, total, config.warmup_steps) if config.schedule == "cosine" else None
+    batches = index_batches(len(y), config.batch_size, torch.Generator().manual_seed(seed), device=dev)
     history = History()
     best_accuracy, best_state, since_best = -1.0, None, 0
     start = time.perf_counter()
@@ -235,7 +246,7 @@ def fit(
         for _ in range(steps_per_epoch):
             idx = next(batches)
             xb, yb = _batch(x_dev, idx, transform), y_dev[idx]
-            loss, logits = (step or train_step)(model, opt, xb, yb, label_smoothing, penalty)
+            loss, logits = (step or train_step)(model, opt, xb, yb, config.label_smoothing, penalty)
             if sched is not None:
                 sched.step()
             loss_sum += loss.detach() * len(idx)
@@ -256,11 +267,11 @@ def fit(
         history.records.append(record)
         if "val_accuracy" in record and record["val_accuracy"] > best_accuracy:
             best_accuracy, since_best, history.best_epoch = record["val_accuracy"], 0, epoch + 1
-            if restore_best:
+            if config.restore_best:
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             since_best += 1
-        if patience is not None and since_best >= patience:
+        if config.patience is not None and since_best >= config.patience:
             record["stopped_early"] = True
             break
     bar.close()

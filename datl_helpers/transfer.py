@@ -104,10 +104,9 @@ def run_transfer(
         groups = None
         if method == "finetune":
             groups = models.stage_param_groups(model, lr=config.lr, decay=config.lr_decay)
-        train.fit(
-            model, x, y, epochs=1, steps_per_epoch=config.steps, batch_size=config.batch_size, lr=config.lr,
-            weight_decay=config.weight_decay, param_groups=groups, transform=transform, seed=seed, device=device,
-        )
+        fit_config = train.FitConfig(epochs=1, steps_per_epoch=config.steps, batch_size=config.batch_size,
+                                     lr=config.lr, weight_decay=config.weight_decay)
+        train.fit(model, x, y, fit_config, param_groups=groups, transform=transform, seed=seed, device=device)
         pred = train.predict(model, target.x_test, device=device)
     rep = metrics.report(target.y_test, pred, num_classes=target.num_classes)
     return {

@@ -28,7 +28,7 @@ def test_check_choice_returns_the_value_or_names_the_choices():
     (lambda: moons.train_moons(None, method="coral"), "method"),
     (lambda: shift.embed_2d(torch.zeros(4, 3), method="umap"), "method"),
     (lambda: train.fit(models.DigitNet(), torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.zeros(4, dtype=torch.long),
-                       schedule="linear", device="cpu"), "schedule"),
+                       train.FitConfig(schedule="linear"), device="cpu"), "schedule"),
     (lambda: widgets.browse({"mnist": None}, "svhn"), "domain"),
     (lambda: course.run_notebooks([], Path("/tmp/datl-never-written"), device="tpu"), "device"),
 ])

@@ -131,8 +131,8 @@ def test_fit_takes_an_adversarial_step():
     for _ in range(2):
         torch.manual_seed(0)
         model = models.DigitNet(widths=(8, 8, 8), feature_dim=16)
-        train.fit(model, x, y, epochs=1, steps_per_epoch=3, batch_size=16, step=robust.adversarial_step("fgsm", 0.03),
-                  device="cpu", progress=False)
+        train.fit(model, x, y, train.FitConfig(epochs=1, steps_per_epoch=3, batch_size=16),
+                  step=robust.adversarial_step("fgsm", 0.03), device="cpu", progress=False)
         runs.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(runs[0], runs[1])  # seeded: the same attack and the same weights
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from datl_helpers import data, models, train
-from datl_helpers.errors import DeviceError
+from datl_helpers.errors import DatlError, DeviceError
 
 
 def test_resolve_device():
@@ -50,11 +50,10 @@ def _small(domains):
 
 
 def _fit(x, y, seed, **kwargs):
-    net = models.DigitNet()
     train.seed_everything(seed)
     net = models.DigitNet()
-    history = train.fit(net, x, y, epochs=3, steps_per_epoch=5, batch_size=64, lr=3e-3, seed=seed, device="cpu",
-                        **kwargs)
+    config = train.FitConfig(epochs=3, steps_per_epoch=5, batch_size=64, lr=3e-3)
+    history = train.fit(net, x, y, config, seed=seed, device="cpu", **kwargs)
     return net, history
 
 
@@ -93,7 +92,7 @@ def test_fit_uses_param_groups_penalty_and_hooks(domains):
         record["custom"] = epoch * 10
 
     history = train.fit(
-        net, x, y, epochs=2, steps_per_epoch=3, param_groups=models.stage_param_groups(net, lr=1e-2),
+        net, x, y, train.FitConfig(epochs=2, steps_per_epoch=3), param_groups=models.stage_param_groups(net, lr=1e-2),
         penalty=penalty, on_epoch_start=lambda e, m: calls["start"].append(e), on_epoch_end=on_end, device="cpu",
     )
     assert torch.equal(before, net.stages.conv1[0].weight)  # frozen stages do not move
@@ -130,9 +129,12 @@ def test_bad_options():
     x = torch.zeros(4, 3, 32, 32, dtype=torch.uint8)
     y = torch.zeros(4, dtype=torch.int64)
     with pytest.raises(ValueError, match="schedule"):
-        train.fit(models.DigitNet(), x, y, epochs=1, schedule="linear", device="cpu")
+        train.fit(models.DigitNet(), x, y, train.FitConfig(epochs=1, schedule="linear"), device="cpu")
     with pytest.raises(ValueError, match="optimizer"):
-        train.fit(models.DigitNet(), x, y, epochs=1, optimizer="lion", device="cpu")
+        train.fit(models.DigitNet(), x, y, train.FitConfig(epochs=1, optimizer="lion"), device="cpu")
+    for budget in (train.FitConfig(epochs=0), train.FitConfig(steps_per_epoch=0)):
+        with pytest.raises(DatlError, match="nothing would be trained"):
+            train.fit(models.DigitNet(), x, y, budget, device="cpu")
 
 
 @pytest.mark.gpu
@@ -140,15 +142,15 @@ def test_bad_options():
 def test_fit_on_cuda(domains):
     _, x, y = _small(domains)
     net = models.DigitNet()
-    history = train.fit(net, x, y, epochs=2, steps_per_epoch=5, device="cuda")
+    history = train.fit(net, x, y, train.FitConfig(epochs=2, steps_per_epoch=5), device="cuda")
     assert history["train_loss"][-1] < history["train_loss"][0]
 
 
 def test_early_stopping_and_restore_best(domains):
     d, x, y = _small(domains)
     net = models.DigitNet()
-    history = train.fit(net, x, y, epochs=8, steps_per_epoch=2, lr=0.3, x_val=d.x_test[:200], y_val=d.y_test[:200],
-                        patience=2, restore_best=True, seed=0, device="cpu")
+    config = train.FitConfig(epochs=8, steps_per_epoch=2, lr=0.3, patience=2, restore_best=True)
+    history = train.fit(net, x, y, config, x_val=d.x_test[:200], y_val=d.y_test[:200], seed=0, device="cpu")
     best = history.best()
     assert history.best_epoch == best["epoch"]
     if len(history) < 8:
@@ -157,14 +159,14 @@ def test_early_stopping_and_restore_best(domains):
     restored = train.evaluate(net, d.x_test[:200], d.y_test[:200], device="cpu")["accuracy"]
     assert restored == pytest.approx(best["val_accuracy"])
     with pytest.raises(ValueError, match="needs x_val"):
-        train.fit(models.DigitNet(), x, y, epochs=1, patience=1, device="cpu")
+        train.fit(models.DigitNet(), x, y, train.FitConfig(epochs=1, patience=1), device="cpu")
 
 
 def test_progress_bar_counts_steps_and_respects_tqdm_disable(capsys, monkeypatch):
     model = models.DigitNet(num_classes=10)
     x = torch.randint(0, 255, (32, 3, 32, 32), dtype=torch.uint8)
     y = torch.randint(0, 10, (32,))
-    train.fit(model, x, y, epochs=2, steps_per_epoch=3, batch_size=16, device="cpu", progress=True)
+    train.fit(model, x, y, train.FitConfig(epochs=2, steps_per_epoch=3, batch_size=16), device="cpu", progress=True)
     err = capsys.readouterr().err
     assert "steps (2 epochs)" in err and "/6 " in err  # one bar over all 6 steps, not over 2 epochs
     for name in ("CI", "DATL_QUIET", "TQDM_DISABLE"):
