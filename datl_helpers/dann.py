@@ -149,7 +149,8 @@ class DannConfig:
 
 
 # The DANN paper's MNIST -> MNIST-M results (Ganin et al. 2016, JMLR, Table 2), target accuracy in %:
-# its MNIST-M blends MNIST digits with photographs (BSDS500), ours with procedural colour fields.
+# its MNIST-M blends MNIST digits with patches of the 200 BSDS500 training photographs, ours with
+# patches of the 8 photographs shipped with scikit-learn and scikit-image (data.shipped_photos).
 PAPER_RESULTS = {"source-only": 52.25, "dann": 76.66, "target-oracle": 95.96}
 
 
@@ -281,9 +282,9 @@ def build_networks(
     else:
         model = models.DigitNet(**dict(models.pretrained_info()["config"], num_classes=num_classes))
     to_fast_layout(model.to(device), fast)
-    paper = config.network == "paper" and not config.pretrained
-    disc = (DomainClassifier(model.feature_dim, hidden=100, layers=1) if paper  # the paper's: 100 units, then 1
-            else DomainClassifier(model.feature_dim)).to(device)
+    shape = model.domain_classifier  # the network's own (the paper's network: 100 units, then 1) or the default
+    disc = (DomainClassifier(model.feature_dim) if shape is None
+            else DomainClassifier(model.feature_dim, hidden=shape[0], layers=shape[1])).to(device)
     return model, disc, make_dann_optimizer(model, disc, config, device, fast)
 
 

@@ -55,6 +55,10 @@ class Normalize(nn.Module):
 class StagedNet(nn.Module):
     """``normalize -> stages (named, in order) -> head``. The last stage returns flat features."""
 
+    # The DANN domain classifier that goes with this network, as (hidden units, hidden layers);
+    # None: the course's default (datl_helpers.dann.DomainClassifier).
+    domain_classifier: tuple[int, int] | None = None
+
     def __init__(
         self,
         stages: OrderedDict[str, nn.Module],
@@ -143,6 +147,8 @@ class PaperNet(StagedNet):
     connected 100 -> 100 -> 10. No BatchNorm: the paper trains it from random weights with SGD
     (:func:`datl_helpers.dann.paper_config`).
     """
+
+    domain_classifier = (100, 1)  # the paper's: one hidden layer of 100 units, then the domain logit
 
     def __init__(self, num_classes: int = 10, mean: Sequence[float] = (0.5, 0.5, 0.5),
                  std: Sequence[float] = (0.5, 0.5, 0.5)):

@@ -236,6 +236,8 @@ def test_paper_config_builds_the_papers_optimizer_and_domain_classifier(domains)
     assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.9
     assert [m.out_features for m in disc.net if isinstance(m, torch.nn.Linear)] == [100, 1]
     assert model.feature_dim == 768 and disc.net[0].in_features == 768
+    _, course_disc, _ = dann.build_networks(10, dann.DannConfig(), torch.device("cpu"), fast=False)
+    assert [m.out_features for m in course_disc.net if isinstance(m, torch.nn.Linear)] == [256, 256, 1]
     with pytest.raises(DatlError, match="optimizer"):
         dann.train_dann(domains["mnist"], domains["mnistm"], "dann", dann.paper_config(5, optimizer="adam"))
 
