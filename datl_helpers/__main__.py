@@ -97,14 +97,29 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_seeds(seeds: list[int], run_one) -> list[dict]:
-    """Call ``run_one(seed)`` for every seed, printing each result row as it arrives."""
+def load_named(name: str, data_dir: Path | None):
+    """The domain ``name`` from ``--data-dir`` (an unknown name is a clear error that lists the known ones)."""
+    from datl_helpers import data
+
+    return data.load_domain(data.check_domain_name(name), root=data_dir)
+
+
+def run_seeds(seeds: list[int], run_one, show=None) -> list[dict]:
+    """Call ``run_one(seed)`` for every seed, printing each result row as it arrives (``show(run)``:
+    the row to print, default the whole run)."""
     runs = []
     for seed in seeds:
         runs.append(run_one(seed))
-        table = format_table(runs[-1:])
+        table = format_table([show(runs[-1]) if show else runs[-1]])
         print(table if len(runs) == 1 else table.splitlines()[-1], flush=True)
     return runs
+
+
+def save_runs(args: argparse.Namespace, config: dict, runs: list[dict], mean: dict, std: dict, device) -> None:
+    """With ``--json PATH``: the command, its config, every run, their mean and std, the device and versions."""
+    if args.json:
+        write_json(args.json, {"command": args.command, "config": config, "runs": runs, "mean": mean, "std": std,
+                               "device": str(device), "versions": versions()})
 
 
 def summarize_runs(runs: list[dict], keys: tuple[str, ...]) -> tuple[dict, dict]:
@@ -146,7 +161,7 @@ def eps_value(text: str) -> float:
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
-    from datl_helpers import augment, budget, data, train, transfer
+    from datl_helpers import augment, budget, train, transfer
 
     augment_strength = augment.resolve_strength(args.augment, args.augment_strength)  # AugmentationError: exit 2
     method = "scratch" if args.method == "scratch" else "finetune"  # the linear probe has no step budget
@@ -155,7 +170,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     else:
         steps = budget.check_steps(args.steps)
     device = train.resolve_device(args.device)
-    target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
+    target = load_named(args.target, args.data_dir)
     config = transfer.TransferConfig(steps=steps, augment=args.augment, augment_strength=augment_strength)
     labels = args.labels_per_class
     runs = run_seeds(args.seeds, lambda seed: transfer.run_transfer(
@@ -167,13 +182,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         f"accuracy {100 * mean['target_accuracy']:.1f} ± {100 * std['target_accuracy']:.1f} %, "
         f"macro F1 {mean['macro_f1']:.3f}, {mean['seconds']:.1f} s per run on {device}"
     )
-    if args.json:
-        write_json(args.json, {
-            "command": "transfer",
-            "config": {"target": args.target, "labels_per_class": labels, "method": args.method,
-                       "seeds": args.seeds, **transfer.config_dict(config)},
-            "runs": runs, "mean": mean, "std": std, "device": str(device), "versions": versions(),
-        })
+    save_runs(args, {"target": args.target, "labels_per_class": labels, "method": args.method, "seeds": args.seeds,
+                     **transfer.config_dict(config)}, runs, mean, std, device)
     return 0
 
 
@@ -202,8 +212,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     else:
         steps = budget.check_steps(args.steps)
     device = train.resolve_device(args.device)
-    source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir)
-    target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
+    source, target = load_named(args.source, args.data_dir), load_named(args.target, args.data_dir)
     fast = False if args.plain_path else None
     if scratch:  # the paper's network, optimizer and schedules; --head/--augment/--feature-lr-scale do not apply
         config = dann.paper_config(steps, fast=fast, **({} if args.lambda_max is None else
@@ -223,13 +232,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         f"{100 * mean['source_accuracy']:.1f} %, domain accuracy {mean['domain_accuracy']:.2f}, "
         f"{mean['seconds']:.0f} s per run on {device}"
     )
-    if args.json:
-        write_json(args.json, {
-            "command": "adapt",
-            "config": {"source": args.source, "target": args.target, "method": args.method, "seeds": args.seeds,
-                       "target_labels": args.target_labels, **dann.config_dict(config)},
-            "runs": runs, "mean": mean, "std": std, "device": str(device), "versions": versions(),
-        })
+    save_runs(args, {"source": args.source, "target": args.target, "method": args.method, "seeds": args.seeds,
+                     "target_labels": args.target_labels, **dann.config_dict(config)}, runs, mean, std, device)
     return 0
 
 
@@ -240,8 +244,7 @@ def adapt_text(args: argparse.Namespace) -> int:
     from datl_helpers.errors import check_choice
 
     check_choice("method for text domains", args.method, text.METHODS)
-    source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir)
-    target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
+    source, target = load_named(args.source, args.data_dir), load_named(args.target, args.data_dir)
     if not (isinstance(source, text.TextDomain) and isinstance(target, text.TextDomain)):
         raise data.BadDataError(f"{args.source!r} and {args.target!r}: adapt needs two text or two image domains")
     config = text.TextConfig()
@@ -259,21 +262,15 @@ def adapt_text(args: argparse.Namespace) -> int:
         f"source {100 * mean['source_accuracy']:.1f} %, domain accuracy {mean['domain_accuracy']:.2f}, "
         f"{mean['seconds']:.0f} s per run on cpu"
     )
-    if args.json:
-        write_json(args.json, {
-            "command": "adapt",
-            "config": {"source": args.source, "target": args.target, "method": args.method, "seeds": args.seeds,
-                       "kind": "text", **text.config_dict(config)},
-            "runs": runs, "mean": mean, "std": std, "device": "cpu", "versions": versions(),
-        })
+    save_runs(args, {"source": args.source, "target": args.target, "method": args.method, "seeds": args.seeds,
+                     "kind": "text", **text.config_dict(config)}, runs, mean, std, "cpu")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from datl_helpers import bench, data
+    from datl_helpers import bench
 
-    source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir)
-    target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
+    source, target = load_named(args.source, args.data_dir), load_named(args.target, args.data_dir)
     result = bench.run_bench(source, target, device=args.device, batch_size=args.batch_size, steps=args.steps,
                              repeats=args.repeats, workers=tuple(args.workers), adapt=not args.no_adapt)
     ratios = result["ratios"]
@@ -296,26 +293,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_robust(args: argparse.Namespace) -> int:
-    from datl_helpers import budget, data, robust, train
+    from datl_helpers import budget, robust, train
 
     steps = None if args.steps is None else budget.check_steps(args.steps)  # None: the converged budget
     device = train.resolve_device(args.device)
-    target = data.load_domain(data.check_domain_name(args.target), root=args.data_dir)
+    target = load_named(args.target, args.data_dir)
     adapting = args.method in ("dann", "source-only")
-    source = data.load_domain(data.check_domain_name(args.source), root=args.data_dir) if adapting else None
+    source = load_named(args.source, args.data_dir) if adapting else None
     eps = tuple(dict.fromkeys((0.0, *args.eps)))
     config = robust.RobustConfig(steps=steps, adversarial=args.adversarial_training, eps=eps,
                                  n_test=args.test_images, pgd_steps=args.pgd_steps)
-    runs = []
-    for seed in args.seeds:
-        row = robust.run_robust(target, args.method, args.labels_per_class, backbone=args.backbone, config=config,
-                                seed=seed, device=device, source=source)
-        runs.append(row)
-        table = format_table([{"seed": seed, "clean %": f"{100 * row['clean_accuracy']:.1f}",
-                               **{f"{a} {e} %": f"{100 * v:.1f}" for a, by_eps in row["robust_accuracy"].items()
-                                  for e, v in by_eps.items() if e != "0/255"},
-                               "seconds": row["seconds"]}])
-        print(table if len(runs) == 1 else table.splitlines()[-1], flush=True)
+    runs = run_seeds(args.seeds, lambda seed: robust.run_robust(
+        target, args.method, args.labels_per_class, backbone=args.backbone, config=config, seed=seed, device=device,
+        source=source), show=lambda row: {
+            "seed": row["seed"], "clean %": f"{100 * row['clean_accuracy']:.1f}",
+            **{f"{a} {e} %": f"{100 * v:.1f}" for a, by_eps in row["robust_accuracy"].items()
+               for e, v in by_eps.items() if e != "0/255"},
+            "seconds": row["seconds"]})
     mean, std = robust.summarize(runs)
     strongest = robust.eps_name(max(eps))
     print(f"\n{args.method} ({args.backbone} backbone, adversarial training {args.adversarial_training}) on "
@@ -324,14 +318,9 @@ def cmd_robust(args: argparse.Namespace) -> int:
           + (f", PGD-{args.pgd_steps} at {strongest} {100 * mean['robust_accuracy']['pgd'][strongest]:.1f} ± "
              f"{100 * std['robust_accuracy']['pgd'][strongest]:.1f} %" if max(eps) > 0 else "")
           + f", {mean['seconds']:.0f} s per run on {device}")
-    if args.json:
-        write_json(args.json, {
-            "command": "robust",
-            "config": {"target": args.target, "source": args.source if adapting else None,
-                       "labels_per_class": args.labels_per_class, "method": args.method, "backbone": args.backbone,
-                       "seeds": args.seeds, **robust.config_dict(config)},
-            "runs": runs, "mean": mean, "std": std, "device": str(device), "versions": versions(),
-        })
+    save_runs(args, {"target": args.target, "source": args.source if adapting else None,
+                     "labels_per_class": args.labels_per_class, "method": args.method, "backbone": args.backbone,
+                     "seeds": args.seeds, **robust.config_dict(config)}, runs, mean, std, device)
     return 0
 
 
