@@ -44,7 +44,7 @@ from collections.abc import Sequence
 
 import torch
 
-from datl_helpers.errors import DatlError
+from datl_helpers.errors import AugmentationError, check_choice
 
 PRESETS: dict[str, float] = {"none": 0.0, "light": 0.25, "medium": 0.5, "heavy": 0.75}
 KINDS: tuple[str, ...] = ("geometry", "colour", "texture", "occlusion")
@@ -53,10 +53,6 @@ DOMAIN: tuple[str, ...] = ("colour", "texture")
 LABEL_CHANGING: tuple[str, ...] = ("rotation",)
 KIND_SETS: dict[str, tuple[str, ...]] = {
     "all": KINDS, "generic": GENERIC, "domain": DOMAIN, "label-changing": LABEL_CHANGING}
-
-
-class AugmentationError(DatlError, ValueError):
-    """An augmentation setting a user chose that does not exist (a strength, kind or preset)."""
 
 
 def check_strength(strength: float) -> float:
@@ -81,8 +77,7 @@ def resolve_strength(preset: str = "none", strength: float | None = None) -> flo
 
     ``preset="none"`` with a strength above 0 is a contradiction and an error.
     """
-    if preset not in PRESETS:
-        raise AugmentationError(f"unknown augmentation preset {preset!r}; choose from {', '.join(PRESETS)}")
+    check_choice("augmentation preset", preset, PRESETS, error=AugmentationError)
     if strength is None:
         return PRESETS[preset]
     strength = check_strength(strength)

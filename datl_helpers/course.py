@@ -24,23 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from datl_helpers.errors import DatlError, check_choice
+from datl_helpers.errors import DatlError, NotebooksNotFoundError, UnknownNotebookError, check_choice
 
 DEVICES = ("auto", "cpu", "cuda")
 PUBLIC_REPO = "datl-course/datl"  # owner/name on GitHub, for the Binder and Colab links (forks: change it here)
 CELL_TIMEOUT = 900  # seconds; a stalled cell fails its notebook instead of hanging the run
 KERNEL = "python3"
-
-
-class NotebooksNotFoundError(DatlError):
-    """No notebooks folder (for example: datl_helpers installed without the course repository)."""
-
-
-class UnknownNotebookError(DatlError, KeyError):
-    """A notebook name that is not in the notebooks folder."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 class PeakMemory:

@@ -36,7 +36,7 @@ from datl_helpers import metrics, models, train
 from datl_helpers.batchnorm import adabn
 from datl_helpers.budget import check_steps
 from datl_helpers.domain import Domain, to_float
-from datl_helpers.errors import DatlError, check_choice
+from datl_helpers.errors import DatlError, DivergenceError, check_choice
 from datl_helpers.recolour import pretraining_augment
 from datl_helpers.results import pm
 
@@ -115,10 +115,6 @@ def dann_lr(p: float, lr0: float, alpha: float = 10.0, beta: float = 0.75) -> fl
 # --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
-
-
-class DivergenceError(DatlError, RuntimeError):
-    """A run that diverged (non-finite loss) or collapsed (predicts one class for everything)."""
 
 
 @dataclass

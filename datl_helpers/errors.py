@@ -45,14 +45,42 @@ class ClaimError(DatlError, KeyError):
         return str(self.args[0])
 
 
+class AugmentationError(DatlError, ValueError):
+    """An augmentation setting a user chose that does not exist (a strength, kind or preset)."""
+
+
+class NotebooksNotFoundError(DatlError):
+    """No notebooks folder (for example: datl_helpers installed without the course repository)."""
+
+
+class UnknownNotebookError(DatlError, KeyError):
+    """A notebook name that is not in the notebooks folder."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DivergenceError(DatlError, RuntimeError):
+    """A run that diverged (non-finite loss) or collapsed (predicts one class for everything)."""
+
+
+class ExerciseFormatError(DatlError, ValueError):
+    """A solution cell whose markers are missing or unbalanced."""
+
+
+class ResultsError(DatlError, ValueError):
+    """A results file that cannot be read (corrupted or from another version)."""
+
+
 class ChoiceError(DatlError, ValueError):
     """A name that is not one of the choices offered (a method, a strategy, a preset, ...)."""
 
 
-def check_choice(what: str, value, choices) -> object:
-    """``value`` when it is one of ``choices``; otherwise a :class:`ChoiceError` (also a ValueError)
-    with the usual wording: "unknown WHAT 'x'; choose from a, b, c"."""
+def check_choice(what: str, value, choices, error: type[DatlError] = ChoiceError) -> object:
+    """``value`` when it is one of ``choices``; otherwise ``error`` (a :class:`ChoiceError`, also a
+    ValueError, unless a more specific one is given) with the usual wording:
+    "unknown WHAT 'x'; choose from a, b, c"."""
     choices = list(choices)
     if value not in choices:
-        raise ChoiceError(f"unknown {what} {value!r}; choose from {', '.join(map(str, choices))}")
+        raise error(f"unknown {what} {value!r}; choose from {', '.join(map(str, choices))}")
     return value

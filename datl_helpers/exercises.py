@@ -13,7 +13,7 @@ import copy
 import re
 from pathlib import Path
 
-from datl_helpers.errors import DatlError
+from datl_helpers.errors import ExerciseFormatError
 
 SOLUTION_TAG = "solution"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -31,10 +31,6 @@ STUDENT_INTRO = (
     "small inputs of its own and explains in one sentence what is still wrong. The solutions are in "
     "the course notebook `../{name}`: try first, look there after."
 )
-
-
-class ExerciseFormatError(DatlError, ValueError):
-    """A solution cell whose markers are missing or unbalanced."""
 
 
 def stub_source(source: str, where: str = "cell") -> str:

@@ -212,9 +212,8 @@ def stage_param_groups(
     """
     names = model.stage_names
     stage_lrs = stage_lrs or {}
-    unknown = set(stage_lrs) - set(names) - {"head"}
-    if unknown:
-        raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages are {names} and 'head'")
+    for name in stage_lrs:
+        check_choice("stage", name, [*names, "head"])
     groups = []
     modules = list(model.stages.named_children()) + [("head", model.head)]
     for i, (name, module) in enumerate(modules):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datl_helpers import claims
-from datl_helpers.errors import ClaimError, DatlError, check_choice
+from datl_helpers.errors import ClaimError, ResultsError, check_choice
 from datl_helpers.results import paired_gain, pm
 
 RESULT_FILES = {
@@ -41,10 +41,6 @@ class NotMeasured:
 
 
 NOT_MEASURED = NotMeasured()
-
-
-class ResultsError(DatlError, ValueError):
-    """A results file that cannot be read (corrupted or from another version)."""
 
 
 @dataclass

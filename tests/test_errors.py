@@ -7,7 +7,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from datl_helpers import adaptation, course, dann, errors, finetune, models, moons, shift, train, transfer, widgets
+from datl_helpers import (
+    adaptation,
+    augment,
+    course,
+    dann,
+    errors,
+    finetune,
+    models,
+    moons,
+    shift,
+    train,
+    transfer,
+    widgets,
+)
 
 
 def test_check_choice_returns_the_value_or_names_the_choices():
@@ -31,7 +44,29 @@ def test_check_choice_returns_the_value_or_names_the_choices():
                        train.FitConfig(schedule="linear"), device="cpu"), "schedule"),
     (lambda: widgets.browse({"mnist": None}, "svhn"), "domain"),
     (lambda: course.run_notebooks([], Path("/tmp/datl-never-written"), device="tpu"), "device"),
+    (lambda: models.stage_param_groups(models.DigitNet(), lr=1e-3, stage_lrs={"conv9": 1e-4}), "stage"),
 ])
 def test_call_sites_raise_choice_errors(call, what):
     with pytest.raises(errors.ChoiceError, match=f"unknown {what} .*; choose from "):
         call()
+
+
+def test_augmentation_presets_use_the_same_wording_and_their_own_class():
+    with pytest.raises(errors.AugmentationError, match=r"^unknown augmentation preset 'wild'; choose from none, "):
+        augment.resolve_strength("wild")
+
+
+def test_every_error_class_of_the_package_lives_in_errors():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import datl_helpers
+
+    for info in pkgutil.iter_modules(datl_helpers.__path__):
+        if info.name == "__main__":
+            continue
+        module = importlib.import_module(f"datl_helpers.{info.name}")
+        for name, obj in vars(module).items():
+            if inspect.isclass(obj) and issubclass(obj, errors.DatlError):
+                assert obj.__module__ == "datl_helpers.errors", f"{info.name}.{name} is defined outside errors.py"
