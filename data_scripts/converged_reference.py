@@ -231,22 +231,14 @@ def finetuning(runner: Runner, start: int, largest: int) -> dict:
 
     families = {}
     for labels in (10, "all"):
-        curves = [{"name": f"{TARGET}: {s}, {labels} labels/class", "strategy": s, "labels_per_class": labels,
-                   "rows": [], "means": {}} for s in finetune.STRATEGIES]
-        todo = {c["name"]: [start, 2 * start] for c in curves}
-        while any(todo.values()):
-            jobs, owners = [], []
-            for c in curves:
-                for spe in todo[c["name"]]:
-                    jobs += [finetune_job("strategy", c["strategy"], labels, spe, seed) for seed in SEEDS]
-                    owners += [c] * len(SEEDS)
-            print(f"strategies, {labels} labels/class: {sorted({j['steps'] for j in jobs})} steps", flush=True)
-            for c, row in zip(owners, runner.run(jobs)):
-                c["rows"].append({**row, "target_accuracy": row["accuracy"]})
-            for c in curves:
-                c["means"] = budget.curve_means(c["rows"])
-                nxt = budget.next_budget(c["means"])
-                todo[c["name"]] = [nxt // EPOCHS] if nxt is not None and nxt <= largest else []
+        curves = [{"name": f"{TARGET}: {s}, {labels} labels/class", "strategy": s, "labels_per_class": labels}
+                  for s in finetune.STRATEGIES]
+        budget.measure_curves(  # budgets in steps; a job trains EPOCHS epochs of steps // EPOCHS steps
+            curves, start * EPOCHS,
+            lambda c, steps: [finetune_job("strategy", c["strategy"], c["labels_per_class"], steps // EPOCHS, seed)
+                              for seed in SEEDS],
+            runner.run, largest, keep=lambda row: {**row, "target_accuracy": row["accuracy"]},
+            label=f"strategies, {labels} labels/class")
         families[f"finetune-strategies-{labels}"] = {
             "description": f"notebook 02's fine-tuning strategies, {labels} labels/class of {TARGET}, "
                            f"{EPOCHS} epochs, batch 64, seeds {SEEDS}",
@@ -316,30 +308,23 @@ def run_adapt_job(job: dict) -> dict:
     return {**row, "config": dann.config_dict(config)}
 
 
+def curve_row(row: dict) -> dict:
+    """What a budget curve keeps of an adaptation run."""
+    return {k: row[k] for k in ("steps", "seed", "target_accuracy", "source_accuracy", "seconds")}
+
+
 def adapt_curves(runner: Runner, methods, pairs, protocol: dict, start: int, largest: int, family: str,
                  description: str) -> dict[str, dict]:
     """Budget curves of ``methods`` on ``pairs``, doubling from ``start`` steps until converged:
     one family per method, one curve per pair."""
     from datl_helpers import budget
 
-    curves = {m: [{"name": f"{m}: {s} -> {t}", "method": m, "source": s, "target": t, "rows": [], "means": {}}
-                  for s, t in pairs] for m in methods}
-    todo = {c["name"]: [start, 2 * start] for own in curves.values() for c in own}
-    while any(todo.values()):
-        jobs, owners = [], []
-        for own in curves.values():
-            for c in own:
-                for steps in todo[c["name"]]:
-                    jobs += [adapt_job(c["method"], c["source"], c["target"], steps, seed, protocol) for seed in SEEDS]
-                    owners += [c] * len(SEEDS)
-        print(f"{family}: {sorted({j['steps'] for j in jobs})} steps", flush=True)
-        for c, row in zip(owners, runner.run(jobs)):
-            c["rows"].append({k: row[k] for k in ("steps", "seed", "target_accuracy", "source_accuracy", "seconds")})
-        for own in curves.values():
-            for c in own:
-                c["means"] = budget.curve_means(c["rows"])
-                nxt = budget.next_budget(c["means"])
-                todo[c["name"]] = [nxt] if nxt is not None and nxt <= largest else []
+    curves = {m: [{"name": f"{m}: {s} -> {t}", "method": m, "source": s, "target": t} for s, t in pairs]
+              for m in methods}
+    budget.measure_curves(
+        [c for own in curves.values() for c in own], start,
+        lambda c, steps: [adapt_job(c["method"], c["source"], c["target"], steps, seed, protocol) for seed in SEEDS],
+        runner.run, largest, keep=curve_row, label=family)
     return {f"{family}-{m}": {"description": f"{m}: {description}, batch 64 per domain, seeds {SEEDS}",
                               "method": m, "protocol": protocol, "tolerance_points": budget.TOLERANCE_POINTS,
                               "budget": budget.family_budget(own), "curves": own}
@@ -554,21 +539,12 @@ def semi_supervised(runner: Runner, largest: int, pairs=SEMI_PAIRS) -> dict:
     keep = ("pair", "method", "target_labels", "seed", "steps", "target_accuracy", "source_accuracy",
             "domain_accuracy", "macro_f1", "seconds")
     k_curve = max(SEMI_LABELS)
-    curves = []
-    for s, t in pairs:
-        curve = {"name": f"dann + {k_curve} labels/class: {s} -> {t}", "method": "dann", "source": s, "target": t,
-                 "target_labels": k_curve, "rows": [], "means": {}}
-        first = budget.adapt_budget("dann", f"{s} -> {t}")[0]
-        todo = [first, 2 * first]
-        while todo:
-            print(f"adapt-semi-dann {s} -> {t}: {todo} steps", flush=True)
-            rows = runner.run([adapt_job("dann", s, t, n, seed, target_labels=k_curve) for n in todo for seed in SEEDS])
-            curve["rows"] += [{k: r[k] for k in ("steps", "seed", "target_accuracy", "source_accuracy", "seconds")}
-                              for r in rows]
-            curve["means"] = budget.curve_means(curve["rows"])
-            nxt = budget.next_budget(curve["means"])
-            todo = [nxt] if nxt is not None and nxt <= largest else []
-        curves.append(curve)
+    curves = [{"name": f"dann + {k_curve} labels/class: {s} -> {t}", "method": "dann", "source": s, "target": t,
+               "target_labels": k_curve} for s, t in pairs]
+    budget.measure_curves(  # from DANN's own budget on the pair, checked by doubling
+        curves, lambda c: budget.adapt_budget("dann", f"{c['source']} -> {c['target']}")[0],
+        lambda c, n: [adapt_job("dann", c["source"], c["target"], n, seed, target_labels=k_curve) for seed in SEEDS],
+        runner.run, largest, keep=curve_row, label="adapt-semi-dann")
     add_families({"adapt-semi-dann": {
         "description": f"DANN with {k_curve} labelled target images per class beside the unlabelled ones, from the "
                        f"shipped backbone, batch 64 per domain, seeds {SEEDS}",
@@ -636,26 +612,22 @@ def robust_curves(runner: Runner, names, start: int, largest: int) -> dict[str, 
     ``CURVE_EPS``, doubling from ``start`` steps until both move by less than a point."""
     from datl_helpers import budget, robust
 
-    rows = {n: [] for n in names}
-    todo = {n: [start, 2 * start] for n in names}
-    curves: dict[str, list[dict]] = {}
-    while any(todo.values()):
-        jobs = [robust_job(n, steps, seed, eps=("0/255", CURVE_EPS), attacks=("pgd",))
-                for n in names for steps in todo[n] for seed in SEEDS]
-        print(f"robustness curves: {sorted({j['steps'] for j in jobs})} steps", flush=True)
-        for row in runner.run(jobs):
-            rows[row["name"]].append({"steps": row["steps"], "seed": row["seed"],
-                                      "target_accuracy": row["clean_accuracy"],
-                                      "robust_accuracy": row["robust_accuracy"]["pgd"][CURVE_EPS],
-                                      "seconds": row["seconds"]})
-        for n in names:
-            curves[n] = [{"name": f"{n}: {what}", "value": value, "rows": rows[n],
-                          "means": budget.curve_means(rows[n], value)}
-                         for what, value in (("clean accuracy", "target_accuracy"),
-                                             (f"PGD-10 {CURVE_EPS}", "robust_accuracy"))]
-            nxt = [budget.next_budget(c["means"]) for c in curves[n]]
-            nxt = max((b for b in nxt if b is not None), default=None)
-            todo[n] = [nxt] if nxt is not None and nxt <= largest else []
+    values = (("clean accuracy", "target_accuracy"), (f"PGD-10 {CURVE_EPS}", "robust_accuracy"))
+
+    def next_for(model: dict) -> int | None:  # both curves must converge: the larger of their next budgets
+        nxt = [budget.next_budget(budget.curve_means(model["rows"], value)) for _, value in values]
+        return max((b for b in nxt if b is not None), default=None)
+
+    measured = budget.measure_curves(
+        [{"name": n} for n in names], start,
+        lambda model, steps: [robust_job(model["name"], steps, seed, eps=("0/255", CURVE_EPS), attacks=("pgd",))
+                              for seed in SEEDS],
+        runner.run, largest, next_for=next_for, label="robustness curves",
+        keep=lambda row: {"steps": row["steps"], "seed": row["seed"], "target_accuracy": row["clean_accuracy"],
+                          "robust_accuracy": row["robust_accuracy"]["pgd"][CURVE_EPS], "seconds": row["seconds"]})
+    curves = {m["name"]: [{"name": f"{m['name']}: {what}", "value": value, "rows": m["rows"],
+                           "means": budget.curve_means(m["rows"], value)} for what, value in values]
+              for m in measured}
     families = {}
     for n in names:
         method, backbone, adversarial = robust.MODELS[n]
@@ -735,26 +707,12 @@ def budgets(runner: Runner, start: int, largest: int) -> dict:
     curves = []
     for target, method, labels, preset in TRANSFER_CONFIGS:
         curves.append({"name": f"{target}: {method}, {labels} labels/class, augment {preset}", "target": target,
-                       "method": method, "labels_per_class": labels, "augment": preset, "rows": [], "means": {}})
-    steps = {c["name"]: [start, 2 * start] for c in curves}
-    while True:
-        jobs, owners = [], []
-        for c in curves:
-            for s in steps[c["name"]]:
-                if s not in c["means"]:
-                    for seed in SEEDS:
-                        jobs.append(make_job(c["method"], c["labels_per_class"], augment.PRESETS[c["augment"]],
-                                             augment.KINDS, s, seed, c["augment"], target=c["target"]))
-                        owners.append(c)
-        if not jobs:
-            break
-        print(f"budgets: {sorted({j['steps'] for j in jobs})} steps", flush=True)
-        for c, row in zip(owners, runner.run(jobs)):
-            c["rows"].append(row)
-        for c in curves:
-            c["means"] = budget.curve_means(c["rows"])
-            nxt = budget.next_budget(c["means"])
-            steps[c["name"]] = [nxt] if nxt is not None and nxt <= largest else []
+                       "method": method, "labels_per_class": labels, "augment": preset})
+    budget.measure_curves(
+        curves, start,
+        lambda c, steps: [make_job(c["method"], c["labels_per_class"], augment.PRESETS[c["augment"]], augment.KINDS,
+                                   steps, seed, c["augment"], target=c["target"]) for seed in SEEDS],
+        runner.run, largest, label="budgets")
     families = {}
     for target, method, labels in dict.fromkeys((c["target"], c["method"], c["labels_per_class"]) for c in curves):
         own = [c for c in curves if (c["target"], c["method"], c["labels_per_class"]) == (target, method, labels)]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import numbers
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from datl_helpers.errors import BudgetError
@@ -69,6 +69,47 @@ def family_budget(curves: Sequence[Mapping], tolerance: float = TOLERANCE_POINTS
     every configuration in it has converged (None when one of them has not)."""
     budgets = [converged_budget(c["means"], tolerance) for c in curves]
     return None if any(b is None for b in budgets) or not budgets else max(budgets)
+
+
+def measure_curves(
+    curves: list[dict],
+    first: int | Callable[[dict], int],
+    jobs_for: Callable[[dict, int], list[dict]],
+    run: Callable[[list[dict]], list[dict]],
+    largest: int,
+    *,
+    keep: Callable[[dict], dict] = dict,
+    next_for: Callable[[dict], int | None] | None = None,
+    label: str = "budget curves",
+) -> list[dict]:
+    """Double every curve's budget until it converges: the rule of this module, as a loop.
+
+    Each curve is a dict with a ``"name"``; it gains ``"rows"`` (``keep(row)`` of every run) and
+    ``"means"`` (:func:`curve_means`). The first round measures ``first`` and twice ``first`` steps
+    (``first(curve)`` when it differs per curve); each later round measures :func:`next_budget`
+    (or ``next_for(curve)``) of the curves that have not converged, until none is left below
+    ``largest``. ``jobs_for(curve, steps)`` gives the jobs of one budget (one per seed) and
+    ``run(jobs)`` their rows, in order, each with the ``steps`` it trained; all the curves' jobs of a
+    round go to one ``run`` call, so they can run in parallel."""
+    for curve in curves:
+        curve.setdefault("rows", [])
+        curve["means"] = curve_means(curve["rows"])
+    todo = {c["name"]: [b, 2 * b] for c in curves for b in [first(c) if callable(first) else first]}
+    while any(todo.values()):
+        jobs, owners = [], []
+        for curve in curves:
+            for steps in todo[curve["name"]]:
+                new = jobs_for(curve, steps)
+                jobs += new
+                owners += [curve] * len(new)
+        print(f"{label}: {sorted({j['steps'] for j in jobs})} steps", flush=True)
+        for curve, row in zip(owners, run(jobs)):
+            curve["rows"].append(keep(row))
+        for curve in curves:
+            curve["means"] = curve_means(curve["rows"])
+            nxt = next_for(curve) if next_for is not None else next_budget(curve["means"])
+            todo[curve["name"]] = [nxt] if nxt is not None and nxt <= largest else []
+    return curves
 
 
 def load_curves(path: Path | str = CURVES_FILE) -> dict:

@@ -38,6 +38,31 @@ def test_converged_budget_is_the_first_whose_doubling_moves_less_than_a_point():
         100: pytest.approx(0.6)}
 
 
+def test_measure_curves_doubles_each_curve_until_it_converges():
+    import math
+
+    gains = {"fast": 100, "slow": 800}  # accuracy approaches 90 % with these time constants (steps)
+    calls = []
+
+    def run(jobs):
+        calls.append(sorted({j["steps"] for j in jobs}))
+        return [{**j, "target_accuracy": 0.9 - 0.4 * math.exp(-j["steps"] / gains[j["curve"]]) + 0.001 * j["seed"]}
+                for j in jobs]
+
+    curves = [{"name": "fast"}, {"name": "slow"}]
+    budget.measure_curves(curves, 100, lambda c, steps: [{"curve": c["name"], "steps": steps, "seed": s} for s in (0, 1)],
+                          run, largest=6400, keep=lambda row: {k: row[k] for k in ("steps", "seed", "target_accuracy")})
+    fast, slow = curves
+    assert budget.converged_budget(fast["means"]) == 400 and max(fast["means"]) == 800
+    assert budget.converged_budget(slow["means"]) == 3200 and max(slow["means"]) == 6400
+    assert calls == [[100, 200], [400], [800], [1600], [3200], [6400]]  # one run call per round, both curves in it
+    assert len(slow["rows"]) == 2 * len(slow["means"]) and set(slow["rows"][0]) == {"steps", "seed", "target_accuracy"}
+    # a curve that has not converged by `largest` stops there, unconverged
+    late = [{"name": "slow"}]
+    budget.measure_curves(late, 100, lambda c, steps: [{"curve": "slow", "steps": steps, "seed": 0}], run, largest=800)
+    assert max(late[0]["means"]) == 800 and budget.converged_budget(late[0]["means"]) is None
+
+
 def test_shipped_budget_curves_justify_the_converged_budget():
     payload = budget.load_curves()
     assert set(payload["families"]) == {f"transfer-{m}-{k}{t}" for m in ("scratch", "finetune") for k in (10, 50, "all")
