@@ -145,35 +145,52 @@ def mlp_probe(answer: Callable) -> str:
             f"(the linear probe had {model.feature_dim * 10 + 10:,}).")
 
 
-@_exercise("1.3 extract features for a probe")
-def extract_features(answer: Callable) -> str:
+@_exercise("1.3 pooled features of an earlier stage")
+def pooled_features(answer: Callable) -> str:
     from datl_helpers import models
 
     model = models.load_pretrained()
     torch.manual_seed(1)
     x = torch.rand(16, 3, 32, 32)
+
+    def maps(stage: str) -> torch.Tensor:  # the stage's activations, N x C x H x W
+        h = model.normalize(x)
+        for name, module in model.stages.named_children():
+            h = module(h)
+            if name == stage:
+                return h
+        raise AssertionError(stage)
+
     with torch.no_grad():
         model.train()
-        in_train_mode = model.features(x)
+        in_train_mode = {s: maps(s).mean(dim=(2, 3)) for s in ("conv1", "conv2")}
         model.eval()
-        expected = model.features(x)
-    model.train()  # hand it over in train mode, as it would be right after training
-    out = answer(model, x)
-    if not isinstance(out, torch.Tensor):
-        raise NotYet(f"return the features as a tensor, got {type(out).__name__}")
-    if tuple(out.shape) == (16, 10):
-        raise NotYet("those are class scores (model(x)); the probe needs the features: model.features(x)")
-    if tuple(out.shape) != tuple(expected.shape):
-        raise NotYet(f"expected {tuple(expected.shape)} (images x feature_dim), got {tuple(out.shape)}")
-    if out.requires_grad:
-        raise NotYet("the features carry an autograd graph: compute them under torch.no_grad() "
-                     "(the backbone is frozen, and the graph costs memory)")
-    if _close(out, in_train_mode, 1e-4) and not _close(out, expected, 1e-4):
-        raise NotYet("BatchNorm was in train mode, so each image's features depend on the rest of the "
-                     "batch: call model.eval() before extracting")
-    if not _close(out, expected, 1e-4):
-        raise NotYet("the features differ from model.features(x) in eval mode")
-    return "eval mode, no gradients, the last stage's 128 features: ready for a linear probe."
+        expected = {s: maps(s).mean(dim=(2, 3)) for s in ("conv1", "conv2")}
+        flat = {s: model.features(x, s) for s in ("conv1", "conv2")}
+    for stage in ("conv2", "conv1"):
+        model.train()  # hand it over in train mode, as it would be right after training
+        out = answer(model, x, stage)
+        if not isinstance(out, torch.Tensor):
+            raise NotYet(f"return the features as a tensor, got {type(out).__name__}")
+        if tuple(out.shape) == tuple(flat[stage].shape):
+            raise NotYet(f"those are {stage}'s flattened activations ({flat[stage].shape[1]} numbers per image): "
+                         "average each channel over height and width instead")
+        if tuple(out.shape) == (16, 128):
+            raise NotYet(f"those are the last stage's features: stop after {stage!r}")
+        if tuple(out.shape) != tuple(expected[stage].shape):
+            raise NotYet(f"expected {tuple(expected[stage].shape)} (images x {stage}'s channels) for stage {stage!r}, "
+                         f"got {tuple(out.shape)}")
+        if out.requires_grad:
+            raise NotYet("the features carry an autograd graph: compute them under torch.no_grad() "
+                         "(the backbone is frozen, and the graph costs memory)")
+        if _close(out, in_train_mode[stage], 1e-4) and not _close(out, expected[stage], 1e-4):
+            raise NotYet("BatchNorm was in train mode, so each image's features depend on the rest of the "
+                         "batch: call model.eval() before extracting")
+        if not _close(out, expected[stage], 1e-4):
+            raise NotYet(f"the features differ from {stage}'s activations (after model.normalize and every stage up "
+                         "to it, in eval mode) averaged over height and width")
+    return ("global average pooling: 48 numbers per image after conv2 instead of 3,072 flattened ones, and the same "
+            "wherever in the image a stroke appears. Try them in a probe beside section 3's flattened features.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -592,7 +609,7 @@ def gap_closed(answer: Callable) -> str:
 
 
 EXERCISES: dict[str, list[Callable[..., Feedback]]] = {
-    "01": [to_model_input, mlp_probe, extract_features],
+    "01": [to_model_input, mlp_probe, pooled_features],
     "02": [freeze_first, decay_groups, l2sp_penalty],
     "03": [colour_pipeline, paired_gain, hurts_from],
     "04": [reverse_without_function, dann_lambda, proxy_a_distance],

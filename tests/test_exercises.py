@@ -138,11 +138,22 @@ def test_freezing_mistakes_are_explained():
     assert "BatchNorm" in check.freeze_first(no_bn).message
 
 
-def test_feature_extraction_mistakes_are_explained():
-    assert "class scores" in check.extract_features(lambda m, x: m(x).detach()).message
-    assert "autograd graph" in check.extract_features(lambda m, x: m.eval().features(x)).message
-    with_train_bn = lambda m, x: m.features(x).detach()  # noqa: E731
-    assert "train mode" in check.extract_features(with_train_bn).message
+def test_pooled_feature_mistakes_are_explained():
+    def pooled(model, x, stage, train_mode=False, grad=False):
+        model.train(train_mode)
+        with torch.set_grad_enabled(grad):
+            h = model.normalize(x)
+            for name, module in model.stages.named_children():
+                h = module(h)
+                if name == stage:
+                    return h.mean(dim=(2, 3))
+
+    assert check.pooled_features(pooled).passed
+    assert "flattened activations" in check.pooled_features(lambda m, x, s: m.eval().features(x, s).detach()).message
+    assert "last stage" in check.pooled_features(lambda m, x, s: m.eval().features(x).detach()).message
+    assert "autograd graph" in check.pooled_features(lambda m, x, s: pooled(m, x, s, grad=True)).message
+    assert "train mode" in check.pooled_features(lambda m, x, s: pooled(m, x, s, train_mode=True)).message
+    assert "for stage 'conv1'" in check.pooled_features(lambda m, x, s: pooled(m, x, "conv2")).message
 
 
 def test_optimizer_and_penalty_mistakes_are_explained():
