@@ -340,7 +340,10 @@ def train_dann(
     start = time.perf_counter()
     model.train()
     disc.train()
-    for step in range(config.steps):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(config.steps), desc=f"{method} steps", disable=train.quiet(), leave=False)  # quiet in CI
+    for step in bar:
         p = step / config.steps
         lam = dann_lambda(p, config.gamma, config.lambda_max) if use_domain else 0.0
         for group in opt.param_groups:
@@ -372,6 +375,7 @@ def train_dann(
             target_pred = logits[len(i_s):].argmax(1)
             _guard(step, p, record["label_loss"], record["domain_loss"], target_pred, source.num_classes)
             history.records.append(record)
+    bar.close()
     if config.bn == "per-domain":  # test on the target with the target's own statistics
         adabn(model, target.x_train, device=dev)
         model.train()

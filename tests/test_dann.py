@@ -267,3 +267,15 @@ def test_adapt_init_scratch(tmp_path, capsys):
                  "--steps", "6", "--seeds", "0"]) == 2
     err = capsys.readouterr().err
     assert "--init scratch" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_dann_run_shows_its_steps_unless_quiet(domains, capsys, monkeypatch):
+    config = dann.DannConfig(steps=4, batch_size=8, log_every=2)
+    for name in ("CI", "DATL_QUIET", "TQDM_DISABLE"):
+        monkeypatch.delenv(name, raising=False)
+    dann.train_dann(domains["mnist"], domains["mnistm"], "dann", config, device="cpu")
+    err = capsys.readouterr().err
+    assert "dann steps" in err and "/4 " in err  # one bar over the run's steps
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    dann.train_dann(domains["mnist"], domains["mnistm"], "dann", config, device="cpu")
+    assert "dann steps" not in capsys.readouterr().err
