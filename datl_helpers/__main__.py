@@ -122,7 +122,7 @@ def save_runs(args: argparse.Namespace, config: dict, runs: list[dict], mean: di
                                "device": str(device), "versions": versions()})
 
 
-def summarize_runs(runs: list[dict], keys: tuple[str, ...]) -> tuple[dict, dict]:
+def mean_and_std(runs: list[dict], keys: tuple[str, ...]) -> tuple[dict, dict]:
     """Mean and sample standard deviation of ``keys`` over runs (one per seed)."""
     from datl_helpers.metrics import mean_std
 
@@ -175,7 +175,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     labels = args.labels_per_class
     runs = run_seeds(args.seeds, lambda seed: transfer.run_transfer(
         target, args.method, labels, seed=seed, config=config, device=device))
-    mean, std = summarize_runs(runs, ("target_accuracy", "macro_f1", "seconds"))
+    mean, std = mean_and_std(runs, ("target_accuracy", "macro_f1", "seconds"))
     print(
         f"\n{args.method} on {args.target}, {labels or 'all'} labels/class, augment {args.augment} "
         f"(strength {augment_strength:g}), {len(runs)} seed(s): "
@@ -224,7 +224,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     runs = run_seeds(args.seeds, lambda seed: adaptation.run_method(
         source, target, args.method, seed=seed, config=config, device=device, target_labels=args.target_labels))
     keys = ("target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1", "seconds")
-    mean, std = summarize_runs(runs, keys)
+    mean, std = mean_and_std(runs, keys)
     print(
         f"\n{args.method}{f' + {args.target_labels} target labels/class' if args.target_labels else ''} "
         f"{args.source} -> {args.target}, {len(runs)} seed(s): target accuracy "
@@ -255,7 +255,7 @@ def adapt_text(args: argparse.Namespace) -> int:
     vectorised = text.vectorise(source, target, config.max_features)
     runs = run_seeds(args.seeds, lambda seed: text.run_text(vectorised, args.method, seed, config))
     keys = ("target_accuracy", "target_auc", "source_accuracy", "domain_accuracy", "seconds")
-    mean, std = summarize_runs(runs, keys)
+    mean, std = mean_and_std(runs, keys)
     print(
         f"\n{args.method} {args.source} -> {args.target} (text), {len(runs)} seed(s): target accuracy "
         f"{100 * mean['target_accuracy']:.1f} ± {100 * std['target_accuracy']:.1f} %, AUC {mean['target_auc']:.3f}, "
@@ -310,7 +310,7 @@ def cmd_robust(args: argparse.Namespace) -> int:
             **{f"{a} {e} %": f"{100 * v:.1f}" for a, by_eps in row["robust_accuracy"].items()
                for e, v in by_eps.items() if e != "0/255"},
             "seconds": row["seconds"]})
-    mean, std = robust.summarize(runs)
+    mean, std = robust.mean_and_std(runs)
     strongest = robust.eps_name(max(eps))
     print(f"\n{args.method} ({args.backbone} backbone, adversarial training {args.adversarial_training}) on "
           f"{args.target}, {args.labels_per_class or 'all'} labels/class, {len(runs)} seed(s): clean "

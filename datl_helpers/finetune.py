@@ -237,7 +237,7 @@ def run_strategy(
             extra["source_accuracy"] = train.evaluate(model, *source_sample, device=device)["accuracy"]
     row = {"strategy": name, "seed": seed,
            "labels_per_class": "all" if labels_per_class is None else labels_per_class,
-           **metrics.summary(rep), "seconds": round(time.perf_counter() - start, 2), **extra}
+           **metrics.headline(rep), "seconds": round(time.perf_counter() - start, 2), **extra}
     return row, history
 
 
@@ -263,7 +263,7 @@ def run_early_stopping(
                          patience=patience, restore_best=True)
     rep = metrics.report(target.y_test, train.predict(model, target.x_test, device=device), num_classes=target.num_classes)
     return {"strategy": f"early stopping (val {fraction:.0%})", "seed": seed,
-            "labels_per_class": "all" if labels_per_class is None else labels_per_class, **metrics.summary(rep),
+            "labels_per_class": "all" if labels_per_class is None else labels_per_class, **metrics.headline(rep),
             "seconds": round(time.perf_counter() - start, 2), "best_epoch": history.best_epoch}
 
 
@@ -327,5 +327,5 @@ def cross_validate(
         model = build(config, int(y.max()) + 1)
         fit_config(model, config, x[tr], y[tr], seed=seed + fold, device=device)
         pred = train.predict(model, x[va], device=device)
-        rows.append({"fold": fold, **metrics.summary(metrics.report(y[va], pred, num_classes=int(y.max()) + 1))})
+        rows.append({"fold": fold, **metrics.headline(metrics.report(y[va], pred, num_classes=int(y.max()) + 1))})
     return rows

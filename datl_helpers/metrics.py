@@ -46,7 +46,7 @@ def per_class_table(rep: dict):
     return frame
 
 
-def summary(rep: dict) -> dict[str, float]:
+def headline(rep: dict) -> dict[str, float]:
     """The headline numbers of a report, for tables."""
     return {k: rep[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")}
 

@@ -382,7 +382,7 @@ def robustness_table(rows: Sequence[dict], attacks: Sequence[str] = ("pgd",), tr
     return table
 
 
-def summarize(runs: list[dict]) -> tuple[dict, dict]:
+def mean_and_std(runs: list[dict]) -> tuple[dict, dict]:
     """Mean and sample std over seeds of :func:`run_robust` rows, in the same nested shape
     (``clean_accuracy``, ``robust_accuracy[attack][eps]``, ``seconds``)."""
     from datl_helpers.metrics import mean_std

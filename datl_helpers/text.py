@@ -357,7 +357,7 @@ def subset(domain: TextDomain, max_texts: int | None, seed: int = 0) -> TextDoma
                       [domain.text_test[i] for i in te], domain.y_test[te], domain.classes, dict(domain.card))
 
 
-def summary_table(rows: Sequence[dict], methods: Sequence[str] = METHODS):
+def results_table(rows: Sequence[dict], methods: Sequence[str] = METHODS):
     """Per pair and method: target accuracy and AUC (mean ± std over seeds, %), and the share of the
     source-only -> oracle gap that DANN closes in each."""
     import pandas as pd

@@ -25,7 +25,7 @@ def test_missing_class_counts_in_macro_average():
     rep = metrics.report([0, 1, 2], [0, 1, 1], num_classes=4)
     assert rep["confusion"].shape == (4, 4)
     assert rep["macro_f1"] < rep["accuracy"]
-    assert set(metrics.summary(rep)) == {"accuracy", "macro_precision", "macro_recall", "macro_f1"}
+    assert set(metrics.headline(rep)) == {"accuracy", "macro_precision", "macro_recall", "macro_f1"}
 
 
 def test_mean_std():

@@ -135,7 +135,7 @@ def test_oracle_uses_target_labels_and_the_others_never_do(toy):
 def test_grid_summary_and_word_tools(toy):
     rows = text.run_grid(toy, seeds=(0, 1), config=SMALL, pair="films->snacks", progress=False)
     assert len(rows) == 6 and {r["method"] for r in rows} == set(text.METHODS)
-    table = text.summary_table(rows)
+    table = text.results_table(rows)
     assert list(table.index) == ["films->snacks"] and "gap closed (AUC)" in table.columns
     src_words, tgt_words = text.domain_words(toy, k=3)
     assert {w for w, _ in src_words} <= {"film", "plot", "actor", "scene", "director"} | {w for w in toy.vectorizer.vocabulary_ if " " in w}
