@@ -504,13 +504,11 @@ def paper_protocol() -> dict:
     return {k: v for k, v in paper.items() if v != default[k] and k != "steps"}
 
 
-PAPER_SOURCE_SIZES = (100, 200)  # source images per class of the data-size study, beside all 400
-
-
-def paper(runner: Runner, start: int, largest: int) -> dict:
+def paper(runner: Runner, start: int, largest: int, source_sizes: tuple[int, ...] = ()) -> dict:
     """Notebook 04's comparison with the paper: source-only and DANN from random weights under the
     paper's protocol on ``mnist -> mnistm``, budget curves from ``start`` steps (3 seeds, doubling;
-    families ``adapt-scratch-<method>``), then both at their converged budget."""
+    families ``adapt-scratch-<method>``), then both at their converged budget. With ``source_sizes``
+    (source images per class, e.g. 100 200) also DANN at that budget on seeded subsets of the source."""
     from datl_helpers import budget, dann
 
     protocol = paper_protocol()
@@ -526,11 +524,10 @@ def paper(runner: Runner, start: int, largest: int) -> dict:
     # How much of DANN's gap to the paper is the amount of source data? DANN's runs again on seeded
     # subsets of our 400 source images per class (the paper had 6,000 per class).
     full = len(_domain(pair[0]).y_train) // 10
-    print(f"adapt-scratch dann with {PAPER_SOURCE_SIZES} of {full} source images per class", flush=True)
     sized = runner.run([adapt_job("dann", *pair, steps["dann"], seed, protocol, source_per_class=k)
-                        for k in PAPER_SOURCE_SIZES for seed in SEEDS], need=keep)
+                        for k in source_sizes for seed in SEEDS], need=keep)
     source_size = [{**{k: r[k] for k in keep}, "source_per_class": r.get("source_per_class", full)}
-                   for r in sized + rows if r["method"] == "dann"]
+                   for r in sized + rows if r["method"] == "dann"] if source_sizes else []
     adapt04 = json.loads((REFERENCE / "04_domain_adversarial.json").read_text())
     from_backbone = [{k: r[k] for k in ("pair", "method", "seed", "steps", "target_accuracy")} for r in adapt04["runs"]
                      if r["pair"] == "{} -> {}".format(*pair) and r["method"] in steps]
@@ -835,6 +832,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--largest", type=int, default=3200, help="stop doubling past this budget")
     parser.add_argument("--pairs", nargs="+", metavar="SOURCE:TARGET",
                         help="semi: a subset of its pairs (default: mnist:mnistm syn:mnist)")
+    parser.add_argument("--source-sizes", nargs="+", type=int, default=[], metavar="PER_CLASS",
+                        help="paper: also DANN on seeded subsets of this many source images per class")
     parser.add_argument("--from-shipped", action="store_true",
                         help="adaptation: reuse the shipped reference's runs (after reproducing one) and train only "
                              "what is missing, e.g. with a larger --largest")
@@ -856,7 +855,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [tuple(p.split(":")) for p in args.pairs] if args.pairs else SEMI_PAIRS
         semi_supervised(runner, args.largest, pairs)
     elif args.what == "paper":
-        paper(runner, args.start, args.largest)
+        paper(runner, args.start, args.largest, tuple(args.source_sizes))
     elif args.what == "robustness":
         robustness(runner, args.start, args.largest)
     else:
