@@ -108,9 +108,8 @@ def run_job(job: dict) -> dict:
 def job_key(job: dict) -> str:
     if job.get("kind") in FINETUNE_KINDS:
         return json.dumps({k: job[k] for k in FINETUNE_KEYS}, sort_keys=True)
-    if job.get("kind") == ADAPT_KIND:  # target_labels, source_per_class only where a run has them
-        return json.dumps({k: job[k] for k in (*ADAPT_KEYS, "target_labels", "source_per_class") if k in job},
-                          sort_keys=True)
+    if job.get("kind") == ADAPT_KIND:  # target_labels only where a run has it (the semi-supervised variant)
+        return json.dumps({k: job[k] for k in (*ADAPT_KEYS, "target_labels") if k in job}, sort_keys=True)
     if job.get("kind") == ROBUST_KIND:
         return json.dumps({k: job[k] for k in ROBUST_KEYS}, sort_keys=True)
     keys = ("target", "method", "labels_per_class", "kinds", "strength", "steps", "batch_size", "seed")
@@ -287,32 +286,24 @@ PAIRS = (("mnist", "mnistm"), ("syn", "mnist"), ("syn", "digits"))
 
 
 def adapt_job(method: str, source: str, target: str, steps: int, seed: int, protocol: dict | None = None,
-              target_labels: int = 0, source_per_class: int | None = None) -> dict:
+              target_labels: int = 0) -> dict:
     """One adaptation run: ``protocol`` holds the DannConfig fields that differ from the defaults;
-    ``target_labels`` > 0 is the semi-supervised variant, ``source_per_class`` trains on a seeded
-    subset of that many source images per class (each a key only when set, so older runs keep theirs)."""
+    ``target_labels`` > 0 is the semi-supervised variant (a key only then, so older runs keep theirs)."""
     job = {"kind": ADAPT_KIND, "name": f"{method} {source} -> {target}", "method": method, "source": source,
            "target": target, "pair": f"{source} -> {target}", "steps": steps, "seed": seed,
            "protocol": protocol or {}}
     if target_labels:
         job.update(target_labels=target_labels, name=f"{method} + {target_labels} labels/class {source} -> {target}")
-    if source_per_class is not None:
-        job.update(source_per_class=source_per_class,
-                   name=f"{method} {source} ({source_per_class}/class) -> {target}")
     return job
 
 
 def run_adapt_job(job: dict) -> dict:
     import dataclasses
 
-    from datl_helpers import adaptation, dann, data
+    from datl_helpers import adaptation, dann
 
     config = dataclasses.replace(dann.DannConfig(), steps=job["steps"], **job["protocol"])
-    source = _domain(job["source"])
-    if "source_per_class" in job:  # a seeded subset of the source's training images (the seed's own)
-        x, y = data.few_labels(source, job["source_per_class"], seed=job["seed"])
-        source = dataclasses.replace(source, x_train=x, y_train=y)
-    row = adaptation.run_method(source, _domain(job["target"]), job["method"], seed=job["seed"],
+    row = adaptation.run_method(_domain(job["source"]), _domain(job["target"]), job["method"], seed=job["seed"],
                                 config=config, device="cpu", target_labels=job.get("target_labels", 0))
     return {**row, "config": dann.config_dict(config)}
 
@@ -504,11 +495,10 @@ def paper_protocol() -> dict:
     return {k: v for k, v in paper.items() if v != default[k] and k != "steps"}
 
 
-def paper(runner: Runner, start: int, largest: int, source_sizes: tuple[int, ...] = ()) -> dict:
+def paper(runner: Runner, start: int, largest: int) -> dict:
     """Notebook 04's comparison with the paper: source-only and DANN from random weights under the
     paper's protocol on ``mnist -> mnistm``, budget curves from ``start`` steps (3 seeds, doubling;
-    families ``adapt-scratch-<method>``), then both at their converged budget. With ``source_sizes``
-    (source images per class, e.g. 100 200) also DANN at that budget on seeded subsets of the source."""
+    families ``adapt-scratch-<method>``), then both at their converged budget."""
     from datl_helpers import budget, dann
 
     protocol = paper_protocol()
@@ -521,18 +511,11 @@ def paper(runner: Runner, start: int, largest: int, source_sizes: tuple[int, ...
     steps = {m: budget.converged_budget(f["curves"][0]["means"]) or max(f["curves"][0]["means"])
              for m, f in ((f["method"], f) for f in families.values())}
     rows = runner.run([adapt_job(m, *pair, steps[m], seed, protocol) for m in steps for seed in SEEDS], need=keep)
-    # How much of DANN's gap to the paper is the amount of source data? DANN's runs again on seeded
-    # subsets of our 400 source images per class (the paper had 6,000 per class).
-    full = len(_domain(pair[0]).y_train) // 10
-    sized = runner.run([adapt_job("dann", *pair, steps["dann"], seed, protocol, source_per_class=k)
-                        for k in source_sizes for seed in SEEDS], need=keep)
-    source_size = [{**{k: r[k] for k in keep}, "source_per_class": r.get("source_per_class", full)}
-                   for r in sized + rows if r["method"] == "dann"] if source_sizes else []
     adapt04 = json.loads((REFERENCE / "04_domain_adversarial.json").read_text())
     from_backbone = [{k: r[k] for k in ("pair", "method", "seed", "steps", "target_accuracy")} for r in adapt04["runs"]
                      if r["pair"] == "{} -> {}".format(*pair) and r["method"] in steps]
     payload = {"reference": True, "device": "cpu", "seeds": SEEDS, "pair": "{} -> {}".format(*pair),
-               "runs": [{k: r[k] for k in keep} for r in rows], "source_size": source_size, "paper": dann.PAPER_RESULTS,
+               "runs": [{k: r[k] for k in keep} for r in rows], "paper": dann.PAPER_RESULTS,
                "from_backbone": from_backbone, "from_backbone_source": f"04_domain_adversarial.json ({adapt04['date']})",
                "config": dann.config_dict(dann.paper_config()),
                "not_converged": [m for m, f in ((f["method"], f) for f in families.values()) if f["budget"] is None],
@@ -832,8 +815,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--largest", type=int, default=3200, help="stop doubling past this budget")
     parser.add_argument("--pairs", nargs="+", metavar="SOURCE:TARGET",
                         help="semi: a subset of its pairs (default: mnist:mnistm syn:mnist)")
-    parser.add_argument("--source-sizes", nargs="+", type=int, default=[], metavar="PER_CLASS",
-                        help="paper: also DANN on seeded subsets of this many source images per class")
     parser.add_argument("--from-shipped", action="store_true",
                         help="adaptation: reuse the shipped reference's runs (after reproducing one) and train only "
                              "what is missing, e.g. with a larger --largest")
@@ -855,7 +836,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [tuple(p.split(":")) for p in args.pairs] if args.pairs else SEMI_PAIRS
         semi_supervised(runner, args.largest, pairs)
     elif args.what == "paper":
-        paper(runner, args.start, args.largest, tuple(args.source_sizes))
+        paper(runner, args.start, args.largest)
     elif args.what == "robustness":
         robustness(runner, args.start, args.largest)
     else:
