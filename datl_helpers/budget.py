@@ -94,7 +94,10 @@ def measure_curves(
     for curve in curves:
         curve.setdefault("rows", [])
         curve["means"] = curve_means(curve["rows"])
-    todo = {c["name"]: [b, 2 * b] for c in curves for b in [first(c) if callable(first) else first]}
+    todo = {}
+    for curve in curves:
+        start = first(curve) if callable(first) else first
+        todo[curve["name"]] = [start, 2 * start]
     while any(todo.values()):
         jobs, owners = [], []
         for curve in curves:
