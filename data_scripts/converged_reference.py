@@ -380,50 +380,71 @@ def zero_shot(pairs) -> dict[str, float]:
 
 
 def shipped_adaptation_runs() -> list[dict]:
-    """The adaptation runs the shipped reference already holds, as cache rows: every budget-curve
-    row (marked ``partial``: curves keep fewer keys than the table), every run of the table and of
-    the protocol's causes. ``adaptation --from-shipped`` goes on from them instead of from scratch."""
+    """The adaptation runs the shipped references already hold, as cache rows: every budget-curve
+    row (marked ``partial``: curves keep fewer keys than the table), every run of notebook 04's
+    table, of the protocol's causes, of the paper's protocol and of the semi-supervised variant.
+    ``--from-shipped`` (adaptation, paper, semi) goes on from them instead of from scratch."""
     curves = json.loads((REFERENCE / "budget_curves.json").read_text())["families"]
     reference = json.loads((REFERENCE / "04_domain_adversarial.json").read_text())
     rows = []
     for name, family in curves.items():
-        if name.startswith("adapt-"):
+        if name.startswith("adapt-"):  # the semi-supervised family's runs are its own (target_labels)
             rows += [{**r, **adapt_job(family["method"], c["source"], c["target"], r["steps"], r["seed"],
-                                        family["protocol"]), "partial": True}
+                                        family["protocol"], family.get("target_labels", 0)), "partial": True}
                      for c in family["curves"] for r in c["rows"]]
     for r in reference["runs"]:
         rows.append({**r, **adapt_job(r["method"], *r["pair"].split(" -> "), r["steps"], r["seed"])})
     for r in reference["protocol_steps"]:
         protocol = PROTOCOL_STEPS[r["protocol_step"]] or {}
         rows.append({**r, **adapt_job(r["method"], *r["pair"].split(" -> "), r["steps"], r["seed"], protocol)})
+    paper_runs = json.loads((REFERENCE / "04_paper_protocol.json").read_text())["runs"]
+    rows += [{**r, **adapt_job(r["method"], *r["pair"].split(" -> "), r["steps"], r["seed"], paper_protocol())}
+             for r in paper_runs]
+    semi_runs = json.loads((REFERENCE / "04_semi_supervised.json").read_text())["runs"]
+    rows += [{**r, **adapt_job(r["method"], *r["pair"].split(" -> "), r["steps"], r["seed"],
+                               target_labels=r["target_labels"])} for r in semi_runs]
     return rows
 
 
 REPRODUCE_POINTS = 0.5  # another CPU may change the last digits of a run (a few test images), not more
 
 
-def check_shipped_reproduces() -> dict:
-    """Re-run the shipped reference's first run, with its thread count, and stop unless the
-    result is within REPRODUCE_POINTS of it: runs are only reused from code that still gives the
-    same numbers (the same CPU gives the same digits; another may move a test image or two).
-    Returns what was compared, for the provenance."""
+def reused_threads(new: int, shipped: dict) -> int | dict:
+    """The torch threads per run of a reference that reuses ``shipped``'s runs: one number where every
+    run used the same, else the new runs' and the distinct counts of the reused ones."""
+    def counts(value) -> set[int]:
+        return {value} if isinstance(value, int) else set().union(*(counts(v) for v in value.values()))
+
+    old = counts(shipped["torch_threads_per_run"])
+    return new if old == {new} else {"new runs": new, "reused runs": sorted(old)}
+
+
+def check_shipped_reproduces(reference_file: str = "04_domain_adversarial.json", protocol: dict | None = None,
+                             command: str = "adaptation") -> dict:
+    """Re-run the first run of the shipped ``reference_file`` (trained under ``protocol``), with its
+    thread count, and stop unless the result is within REPRODUCE_POINTS of it: runs are only reused
+    from code that still gives the same numbers (the same CPU gives the same digits; another may
+    move a test image or two). Returns what was compared, for the provenance."""
     import torch
 
-    reference = json.loads((REFERENCE / "04_domain_adversarial.json").read_text())
+    reference = json.loads((REFERENCE / reference_file).read_text())
     first = reference["runs"][0]
-    threads = reference["torch_threads_per_run"]  # a number, or {what: number} after an earlier --from-shipped
-    while isinstance(threads, dict):  # the first run was reused (maybe more than once): the oldest reference's
-        threads = next(v for k, v in threads.items() if k.startswith("runs reused"))
+    # the first run's threads: the reference's one number, or (after an earlier --from-shipped, when
+    # new and reused runs differ) the number its own check recorded
+    threads = reference["torch_threads_per_run"]
+    if isinstance(threads, dict):
+        threads = reference["reused"]["check"]["threads"]
     torch.set_num_threads(threads)
-    row = run_adapt_job(adapt_job(first["method"], *first["pair"].split(" -> "), first["steps"], first["seed"]))
+    row = run_adapt_job(adapt_job(first["method"], *first["pair"].split(" -> "), first["steps"], first["seed"],
+                                  protocol, first.get("target_labels", 0)))
     moved = 100 * (row["target_accuracy"] - first["target_accuracy"])
     what = f"{first['method']} {first['pair']} seed {first['seed']} {first['steps']} steps"
     if abs(moved) > REPRODUCE_POINTS:
         raise SystemExit(f"the shipped run {what} gave {100 * first['target_accuracy']:.1f} % and "
                          f"{100 * row['target_accuracy']:.1f} % now: the code changed since the reference was "
-                         "measured; run `adaptation` without --from-shipped")
+                         f"measured; run `{command}` without --from-shipped")
     print(f"shipped run reproduced within {moved:+.1f} points: {what}", flush=True)
-    return {"run": what, "shipped": first["target_accuracy"], "now": row["target_accuracy"]}
+    return {"run": what, "shipped": first["target_accuracy"], "now": row["target_accuracy"], "threads": threads}
 
 
 def adaptation(runner: Runner, start: int, largest: int, from_shipped: bool = False) -> dict:
@@ -469,10 +490,7 @@ def adaptation(runner: Runner, start: int, largest: int, from_shipped: bool = Fa
         pad_rows, selection_rows = shipped["proxy_a_distance"], shipped["selection"]  # the same runs
     else:
         pad_rows, selection_rows = adapt_diagnostics(diag_steps, protocol)
-    threads = runner.threads
-    if shipped is not None and shipped["torch_threads_per_run"] != threads:
-        threads = {"new runs": threads, "runs reused from the reference of " + shipped["date"]:
-                   shipped["torch_threads_per_run"]}
+    threads = runner.threads if shipped is None else reused_threads(runner.threads, shipped)
     payload = {"smoke": False, "reference": True, "device": "cpu", "seeds": SEEDS, "runs": runs,
                "zero_shot": zero_shot(PAIRS), "protocol_steps": causes, "proxy_a_distance": pad_rows,
                "selection": selection_rows,
@@ -495,13 +513,19 @@ def paper_protocol() -> dict:
     return {k: v for k, v in paper.items() if v != default[k] and k != "steps"}
 
 
-def paper(runner: Runner, start: int, largest: int) -> dict:
+def paper(runner: Runner, start: int, largest: int, from_shipped: bool = False) -> dict:
     """Notebook 04's comparison with the paper: source-only and DANN from random weights under the
     paper's protocol on ``mnist -> mnistm``, budget curves from ``start`` steps (3 seeds, doubling;
-    families ``adapt-scratch-<method>``), then both at their converged budget."""
+    families ``adapt-scratch-<method>``), then both at their converged budget. With ``from_shipped``
+    the shipped runs are reused (after one of them is reproduced): only longer budgets are trained."""
     from datl_helpers import budget, dann
 
     protocol = paper_protocol()
+    reproduced, shipped = None, {}
+    if from_shipped:
+        shipped = json.loads((REFERENCE / "04_paper_protocol.json").read_text())
+        reproduced = check_shipped_reproduces("04_paper_protocol.json", protocol, "paper")
+        print(f"reusing {runner.reuse(shipped_adaptation_runs())} shipped runs", flush=True)
     pair = PAIRS[0]
     families = adapt_curves(runner, ("source-only", "dann"), [pair], protocol, start, largest, "adapt-scratch",
                             "the paper's protocol from random weights (dann.paper_config)")
@@ -519,7 +543,9 @@ def paper(runner: Runner, start: int, largest: int) -> dict:
                "from_backbone": from_backbone, "from_backbone_source": f"04_domain_adversarial.json ({adapt04['date']})",
                "config": dann.config_dict(dann.paper_config()),
                "not_converged": [m for m, f in ((f["method"], f) for f in families.values()) if f["budget"] is None],
-               **provenance({"steps": steps, "batch_size": dann.paper_config().batch_size}, runner.threads)}
+               **({"reused": {"from_reference_of": shipped["date"], "check": reproduced}} if reproduced else {}),
+               **provenance({"steps": steps, "batch_size": dann.paper_config().batch_size},
+                            reused_threads(runner.threads, shipped) if reproduced else runner.threads)}
     write_json(REFERENCE / "04_paper_protocol.json", payload)
     return payload
 
@@ -528,13 +554,20 @@ SEMI_PAIRS = (("mnist", "mnistm"), ("syn", "mnist"))  # targets whose fine-tunin
 SEMI_LABELS = (1, 5, 10)
 
 
-def semi_supervised(runner: Runner, largest: int, pairs=SEMI_PAIRS) -> dict:
+def semi_supervised(runner: Runner, largest: int, pairs=SEMI_PAIRS, from_shipped: bool = False) -> dict:
     """Notebook 04's semi-supervised variant: DANN with 1, 5 and 10 labelled target images per class
     on SEMI_PAIRS, beside fine-tuning the backbone on those images alone (the same images: notebook
     01's converged reference, ``data.few_labels`` with the same seeds). The budget: DANN's budget on
     the pair, checked by doubling it at 10 labels/class (family ``adapt-semi-dann``). ``pairs``: a
-    subset of SEMI_PAIRS (``--pairs mnist:mnistm``)."""
+    subset of SEMI_PAIRS (``--pairs mnist:mnistm``). With ``from_shipped`` the shipped runs are
+    reused (after one of them is reproduced): only missing pairs and budgets are trained."""
     from datl_helpers import budget
+
+    reproduced, shipped = None, {}
+    if from_shipped:
+        shipped = json.loads((REFERENCE / "04_semi_supervised.json").read_text())
+        reproduced = check_shipped_reproduces("04_semi_supervised.json", None, "semi")
+        print(f"reusing {runner.reuse(shipped_adaptation_runs())} shipped runs", flush=True)
 
     keep = ("pair", "method", "target_labels", "seed", "steps", "target_accuracy", "source_accuracy",
             "domain_accuracy", "macro_f1", "seconds")
@@ -562,13 +595,16 @@ def semi_supervised(runner: Runner, largest: int, pairs=SEMI_PAIRS) -> dict:
                 and r["labels_per_class"] in SEMI_LABELS]
     adapt04 = json.loads((REFERENCE / "04_domain_adversarial.json").read_text())
     unsupervised = [{**{k: r[k] for k in ("pair", "method", "seed", "steps", "target_accuracy")}, "target_labels": 0}
-                    for r in adapt04["runs"] if r["pair"] in targets.values() and r["method"] in ("source-only", "dann")]
+                    for r in adapt04["runs"] if r["pair"] in targets.values()
+                    and r["method"] in ("source-only", "dann", "target-oracle")]
     payload = {"reference": True, "device": "cpu", "seeds": SEEDS, "labels_per_class": list(SEMI_LABELS),
                "runs": runs, "finetune": finetune, "unsupervised": unsupervised,
                "sources": {"finetune": f"01_feature_extraction.json ({labels01['date']})",
                            "unsupervised": f"04_domain_adversarial.json ({adapt04['date']})"},
                "not_converged": [c["name"] for c in curves if budget.converged_budget(c["means"]) is None],
-               **provenance({"steps": steps, "batch_size": 64}, runner.threads)}
+               **({"reused": {"from_reference_of": shipped["date"], "check": reproduced}} if reproduced else {}),
+               **provenance({"steps": steps, "batch_size": 64},
+                            reused_threads(runner.threads, shipped) if reproduced else runner.threads)}
     write_json(REFERENCE / "04_semi_supervised.json", payload)
     return payload
 
@@ -816,7 +852,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", nargs="+", metavar="SOURCE:TARGET",
                         help="semi: a subset of its pairs (default: mnist:mnistm syn:mnist)")
     parser.add_argument("--from-shipped", action="store_true",
-                        help="adaptation: reuse the shipped reference's runs (after reproducing one) and train only "
+                        help="adaptation, paper, semi: reuse the shipped reference's runs (after reproducing one) and train only "
                              "what is missing, e.g. with a larger --largest")
     parser.add_argument("--steps", nargs=6, type=int,
                         metavar=("SCRATCH10", "SCRATCH50", "SCRATCH_ALL", "FINETUNE10", "FINETUNE50", "FINETUNE_ALL"),
@@ -834,9 +870,9 @@ def main(argv: list[str] | None = None) -> int:
         adaptation(runner, 300, args.largest, args.from_shipped)
     elif args.what == "semi":
         pairs = [tuple(p.split(":")) for p in args.pairs] if args.pairs else SEMI_PAIRS
-        semi_supervised(runner, args.largest, pairs)
+        semi_supervised(runner, args.largest, pairs, args.from_shipped)
     elif args.what == "paper":
-        paper(runner, args.start, args.largest)
+        paper(runner, args.start, args.largest, args.from_shipped)
     elif args.what == "robustness":
         robustness(runner, args.start, args.largest)
     else:

@@ -279,3 +279,19 @@ def test_a_contradicted_claim_of_notebook_06_fails():
     swapped = {"finetune": "finetune + PGD training", "finetune + PGD training": "finetune"}
     flipped = dict(reference, runs=[dict(r, name=swapped.get(r["name"], r["name"])) for r in reference["runs"]])
     assert not {v.claim.name: v for v in claims.verdicts("06", flipped)}["adversarial_training_helps"].holds
+
+
+def test_shipped_runs_reused_by_from_shipped_agree_with_each_other():
+    """``converged_reference.py adaptation|paper --from-shipped`` reuses the shipped runs by job key:
+    rows of one key must be one run (a semi-supervised row once took a plain DANN run's key)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("converged_reference",
+                                                  REFERENCE_DIR.parents[1] / "data_scripts" / "converged_reference.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    seen: dict[str, float] = {}
+    for row in script.shipped_adaptation_runs():
+        key = script.job_key(row)
+        assert seen.setdefault(key, row["target_accuracy"]) == pytest.approx(row["target_accuracy"]), key
+    assert len(seen) > 100
