@@ -66,6 +66,8 @@ def _read(path: Path) -> dict:
 
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference_results"
+# notebook 04's side studies: only their converged references exist (the notebook trains none live)
+SIDE_STUDIES = {"04-semi": "04_semi_supervised.json", "04-paper": "04_paper_protocol.json"}
 
 
 def load_results(results_dir: Path | str, reference_dir: Path | str | None = None) -> dict[str, Results]:
@@ -426,9 +428,11 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
         if name in robust_rows:
             f[f"rob_{short}_clean"] = 100 * robust_rows[name]["clean"]
             f[f"rob_{short}_pgd"] = 100 * robust_rows[name]["pgd"]
-    for key, result in results.items():  # the headline claims, from the converged references
-        if result.payload.get("reference") and key in claims.CLAIMS:
-            for verdict in claims.verdicts(key, result.payload):
+    references = {key: r.payload for key, r in results.items() if r.payload.get("reference")}
+    references |= {key: _read(REFERENCE_DIR / name) for key, name in SIDE_STUDIES.items()}
+    for key, payload in references.items():  # the headline claims, from the converged references
+        if key in claims.CLAIMS:
+            for verdict in claims.verdicts(key, payload):
                 f[f"claim_{verdict.claim.name}"] = (
                     verdict.text if verdict.holds else f"(not supported here: {verdict.text})")
     return f

@@ -78,6 +78,9 @@ def test_comparison_rows_and_facts(tmp_path):
     assert f["pad_dann"] == 1.2
     assert f["da_verdict"].startswith("DANN helped on every pair") and "`mnist → mnistm`" in f["da_verdict"]
     assert f["da_below_zero_shot"] == ""  # no zero-shot accuracy in these results
+    # notebook 04's side studies always come from their shipped references, claims included
+    assert "labelled target image per class" in f["claim_semi_dann_beats_fine_tuning_with_one_label"]
+    assert "paper" in f["claim_paper_dann_reaches_the_paper"]
     # facts the results do not contain read as 'n/a', in text and through pct()
     assert f"{f['aug_scratch_best_preset']}" == "n/a" and summary.pct(f["aug_scratch_none"]) == "n/a"
     assert summary.pct(87.456) == "87.5 %" and summary.points(-2.04) == "-2.0 points"
