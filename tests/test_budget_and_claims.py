@@ -282,7 +282,7 @@ def test_a_contradicted_claim_of_notebook_06_fails():
 
 
 def test_shipped_runs_reused_by_from_shipped_agree_with_each_other():
-    """``converged_reference.py adaptation|paper --from-shipped`` reuses the shipped runs by job key:
+    """``converged_reference.py adaptation|paper|semi --from-shipped`` reuses the shipped runs by job key:
     rows of one key must be one run (a semi-supervised row once took a plain DANN run's key)."""
     import importlib.util
 
@@ -295,3 +295,14 @@ def test_shipped_runs_reused_by_from_shipped_agree_with_each_other():
         key = script.job_key(row)
         assert seen.setdefault(key, row["target_accuracy"]) == pytest.approx(row["target_accuracy"]), key
     assert len(seen) > 100
+
+
+def test_contradicted_claims_of_the_semi_supervised_study_fail():
+    """Fine-tuning's runs swapped with DANN's: the claims about who wins must fail, not be reworded."""
+    reference = _reference("04_semi_supervised.json")
+    swap = {"dann": claims.FINETUNE_FEW, claims.FINETUNE_FEW: "dann"}
+    runs = [dict(r, method=swap[r["method"]]) for r in reference["finetune"]]
+    flipped = dict(reference, runs=runs, finetune=[dict(r, method=swap[r["method"]]) for r in reference["runs"]])
+    verdicts = {c.name: c.check(flipped) for c in claims.CLAIMS["04-semi"]}
+    assert not verdicts["semi_dann_beats_fine_tuning_with_one_label"].holds
+    assert not verdicts["dann_advantage_shrinks_with_labels"].holds
