@@ -412,22 +412,22 @@ REPRODUCE_POINTS = 0.5  # another CPU may change the last digits of a run (a few
 def reused_threads(new: int, shipped: dict) -> int | dict:
     """The torch threads per run of a reference that reuses ``shipped``'s runs: one number where every
     run used the same, else the new runs' and the distinct counts of the reused ones."""
-    def counts(value) -> set[int]:
-        return {value} if isinstance(value, int) else set().union(*(counts(v) for v in value.values()))
+    def counts(value) -> set[int]:  # a number, a list of them, or {what: either} (older references nest)
+        if isinstance(value, int):
+            return {value}
+        return set().union(*map(counts, value.values() if isinstance(value, dict) else value))
 
     old = counts(shipped["torch_threads_per_run"])
     return new if old == {new} else {"new runs": new, "reused runs": sorted(old)}
 
 
-def check_shipped_reproduces(reference_file: str = "04_domain_adversarial.json", protocol: dict | None = None,
-                             command: str = "adaptation") -> dict:
-    """Re-run the first run of the shipped ``reference_file`` (trained under ``protocol``), with its
+def check_shipped_reproduces(reference: dict, protocol: dict | None, command: str) -> dict:
+    """Re-run the first run of the shipped ``reference`` (trained under ``protocol``), with its
     thread count, and stop unless the result is within REPRODUCE_POINTS of it: runs are only reused
     from code that still gives the same numbers (the same CPU gives the same digits; another may
     move a test image or two). Returns what was compared, for the provenance."""
     import torch
 
-    reference = json.loads((REFERENCE / reference_file).read_text())
     first = reference["runs"][0]
     # the first run's threads: the reference's one number, or (after an earlier --from-shipped, when
     # new and reused runs differ) the number its own check recorded
@@ -447,6 +447,24 @@ def check_shipped_reproduces(reference_file: str = "04_domain_adversarial.json",
     return {"run": what, "shipped": first["target_accuracy"], "now": row["target_accuracy"], "threads": threads}
 
 
+def reuse_shipped(runner: Runner, reference_file: str, protocol: dict | None, command: str) -> tuple[dict, dict]:
+    """``--from-shipped``: check that the shipped ``reference_file``'s first run still reproduces,
+    then take every shipped adaptation run as done. Returns that reference and the check."""
+    shipped = json.loads((REFERENCE / reference_file).read_text())
+    check = check_shipped_reproduces(shipped, protocol, command)
+    print(f"reusing {runner.reuse(shipped_adaptation_runs())} shipped runs", flush=True)
+    return shipped, check
+
+
+def reuse_provenance(runner: Runner, budget: dict, shipped: dict | None, check: dict | None) -> dict:
+    """:func:`provenance`, preceded by which reference's runs were reused (when ``shipped``), with the
+    thread counts of the new and the reused runs."""
+    if shipped is None:
+        return provenance(budget, runner.threads)
+    return {"reused": {"from_reference_of": shipped["date"], "check": check},
+            **provenance(budget, reused_threads(runner.threads, shipped))}
+
+
 def adaptation(runner: Runner, start: int, largest: int, from_shipped: bool = False) -> dict:
     """Notebook 04: the budget curves of every adaptation method on every pair (from the
     backbone), then every method on every pair at that pair's converged budget, the protocol's
@@ -455,12 +473,9 @@ def adaptation(runner: Runner, start: int, largest: int, from_shipped: bool = Fa
     from datl_helpers import adaptation as methods
     from datl_helpers import budget, dann
 
-    shipped, reproduced = None, None
-    if from_shipped:
-        reproduced = check_shipped_reproduces()
-        shipped = json.loads((REFERENCE / "04_domain_adversarial.json").read_text())
-        print(f"reusing {runner.reuse(shipped_adaptation_runs())} shipped runs", flush=True)
     protocol = {}  # the defaults of dann.DannConfig are the protocol
+    shipped, check = reuse_shipped(runner, "04_domain_adversarial.json", protocol, "adaptation") if from_shipped \
+        else (None, None)
     families = adapt_curves(runner, methods.METHODS, PAIRS, protocol, start, largest, "adapt",
                             "adaptation from the shipped backbone on notebook 04's pairs")
     add_families(families)
@@ -490,15 +505,13 @@ def adaptation(runner: Runner, start: int, largest: int, from_shipped: bool = Fa
         pad_rows, selection_rows = shipped["proxy_a_distance"], shipped["selection"]  # the same runs
     else:
         pad_rows, selection_rows = adapt_diagnostics(diag_steps, protocol)
-    threads = runner.threads if shipped is None else reused_threads(runner.threads, shipped)
     payload = {"smoke": False, "reference": True, "device": "cpu", "seeds": SEEDS, "runs": runs,
                "zero_shot": zero_shot(PAIRS), "protocol_steps": causes, "proxy_a_distance": pad_rows,
                "selection": selection_rows,
                "config": dann.config_dict(dann.DannConfig()),
                "diagnostics": {"pair": first, "seed": 0, "steps": diag_steps}, "not_converged": unconverged,
                "not_converged_curves": rising,
-               **({"reused": {"from_reference_of": shipped["date"], "check": reproduced}} if shipped else {}),
-               **provenance({"steps": steps, "batch_size": dann.DannConfig().batch_size}, threads)}
+               **reuse_provenance(runner, {"steps": steps, "batch_size": dann.DannConfig().batch_size}, shipped, check)}
     write_json(REFERENCE / "04_domain_adversarial.json", payload)
     return payload
 
@@ -521,11 +534,8 @@ def paper(runner: Runner, start: int, largest: int, from_shipped: bool = False) 
     from datl_helpers import budget, dann
 
     protocol = paper_protocol()
-    reproduced, shipped = None, {}
-    if from_shipped:
-        shipped = json.loads((REFERENCE / "04_paper_protocol.json").read_text())
-        reproduced = check_shipped_reproduces("04_paper_protocol.json", protocol, "paper")
-        print(f"reusing {runner.reuse(shipped_adaptation_runs())} shipped runs", flush=True)
+    shipped, check = reuse_shipped(runner, "04_paper_protocol.json", protocol, "paper") if from_shipped \
+        else (None, None)
     pair = PAIRS[0]
     families = adapt_curves(runner, ("source-only", "dann"), [pair], protocol, start, largest, "adapt-scratch",
                             "the paper's protocol from random weights (dann.paper_config)")
@@ -543,9 +553,8 @@ def paper(runner: Runner, start: int, largest: int, from_shipped: bool = False) 
                "from_backbone": from_backbone, "from_backbone_source": f"04_domain_adversarial.json ({adapt04['date']})",
                "config": dann.config_dict(dann.paper_config()),
                "not_converged": [m for m, f in ((f["method"], f) for f in families.values()) if f["budget"] is None],
-               **({"reused": {"from_reference_of": shipped["date"], "check": reproduced}} if reproduced else {}),
-               **provenance({"steps": steps, "batch_size": dann.paper_config().batch_size},
-                            reused_threads(runner.threads, shipped) if reproduced else runner.threads)}
+               **reuse_provenance(runner, {"steps": steps, "batch_size": dann.paper_config().batch_size}, shipped,
+                                  check)}
     write_json(REFERENCE / "04_paper_protocol.json", payload)
     return payload
 
@@ -563,12 +572,7 @@ def semi_supervised(runner: Runner, largest: int, pairs=SEMI_PAIRS, from_shipped
     reused (after one of them is reproduced): only missing pairs and budgets are trained."""
     from datl_helpers import budget
 
-    reproduced, shipped = None, {}
-    if from_shipped:
-        shipped = json.loads((REFERENCE / "04_semi_supervised.json").read_text())
-        reproduced = check_shipped_reproduces("04_semi_supervised.json", None, "semi")
-        print(f"reusing {runner.reuse(shipped_adaptation_runs())} shipped runs", flush=True)
-
+    shipped, check = reuse_shipped(runner, "04_semi_supervised.json", None, "semi") if from_shipped else (None, None)
     keep = ("pair", "method", "target_labels", "seed", "steps", "target_accuracy", "source_accuracy",
             "domain_accuracy", "macro_f1", "seconds")
     k_curve = max(SEMI_LABELS)
@@ -602,9 +606,7 @@ def semi_supervised(runner: Runner, largest: int, pairs=SEMI_PAIRS, from_shipped
                "sources": {"finetune": f"01_feature_extraction.json ({labels01['date']})",
                            "unsupervised": f"04_domain_adversarial.json ({adapt04['date']})"},
                "not_converged": [c["name"] for c in curves if budget.converged_budget(c["means"]) is None],
-               **({"reused": {"from_reference_of": shipped["date"], "check": reproduced}} if reproduced else {}),
-               **provenance({"steps": steps, "batch_size": 64},
-                            reused_threads(runner.threads, shipped) if reproduced else runner.threads)}
+               **reuse_provenance(runner, {"steps": steps, "batch_size": 64}, shipped, check)}
     write_json(REFERENCE / "04_semi_supervised.json", payload)
     return payload
 

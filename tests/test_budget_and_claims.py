@@ -281,15 +281,21 @@ def test_a_contradicted_claim_of_notebook_06_fails():
     assert not {v.claim.name: v for v in claims.verdicts("06", flipped)}["adversarial_training_helps"].holds
 
 
-def test_shipped_runs_reused_by_from_shipped_agree_with_each_other():
-    """``converged_reference.py adaptation|paper|semi --from-shipped`` reuses the shipped runs by job key:
-    rows of one key must be one run (a semi-supervised row once took a plain DANN run's key)."""
+def _reference_script():
+    """data_scripts/converged_reference.py as a module (it is a script, not part of the package)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("converged_reference",
                                                   REFERENCE_DIR.parents[1] / "data_scripts" / "converged_reference.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+def test_shipped_runs_reused_by_from_shipped_agree_with_each_other():
+    """``converged_reference.py adaptation|paper|semi --from-shipped`` reuses the shipped runs by job key:
+    rows of one key must be one run (a semi-supervised row once took a plain DANN run's key)."""
+    script = _reference_script()
     seen: dict[str, float] = {}
     for row in script.shipped_adaptation_runs():
         key = script.job_key(row)
@@ -306,3 +312,13 @@ def test_contradicted_claims_of_the_semi_supervised_study_fail():
     verdicts = {c.name: c.check(flipped) for c in claims.CLAIMS["04-semi"]}
     assert not verdicts["semi_dann_beats_fine_tuning_with_one_label"].holds
     assert not verdicts["dann_advantage_shrinks_with_labels"].holds
+
+
+def test_reused_thread_counts_read_every_shape_a_reference_records():
+    threads = _reference_script().reused_threads
+    assert threads(1, {"torch_threads_per_run": 1}) == 1
+    assert threads(1, {"torch_threads_per_run": 2}) == {"new runs": 1, "reused runs": [2]}
+    assert threads(1, {"torch_threads_per_run": {"new runs": 1, "reused runs": [1, 2]}}) == \
+        {"new runs": 1, "reused runs": [1, 2]}
+    assert threads(2, {"torch_threads_per_run": {"new runs": 1, "runs reused from the reference of x": {"a": 2}}}) \
+        == {"new runs": 2, "reused runs": [1, 2]}
