@@ -416,8 +416,13 @@ def _pairs(payload: dict) -> list[str]:
     return list(dict.fromkeys(r["pair"] for r in payload["runs"]))
 
 
+def _arrow(pair: str) -> str:
+    """A pair as the claims write it: `syn → mnist`."""
+    return f"`{pair.replace('->', '→')}`"
+
+
 def _per_pair(payload: dict, fn) -> str:
-    return "; ".join(f"`{p.replace('->', '→')}` {fn(p)}" for p in _pairs(payload))
+    return "; ".join(f"{_arrow(p)} {fn(p)}" for p in _pairs(payload))
 
 
 def _protocol(payload: dict) -> dict:
@@ -521,14 +526,6 @@ FINETUNE_FEW = "finetune on the labels alone"
 
 
 NEAR_THE_ORACLE = 2.0  # points: DANN alone this close to the target-oracle has little left to learn
-
-
-def _pairs(payload: dict) -> list[str]:
-    return list(dict.fromkeys(r["pair"] for r in payload["runs"]))
-
-
-def _arrow(pair: str) -> str:
-    return f"`{pair.replace('->', '→')}`"
 
 
 def _dann_vs_finetune(payload: dict, pair: str, k: int) -> tuple[float, float]:
