@@ -1,7 +1,7 @@
 """The converged reference of notebook 07 (text): source-only, DANN and target-oracle on two text
 pairs, several seeds, at a budget shown to be converged.
 
-    python data_scripts/text_reference.py [--seeds 0 1 2] [--budgets 1000 2000 4000] [--out PATH] [--resume PATH]
+    python data_scripts/text_reference.py [--seeds 0 1 ... 9] [--budgets 1000 2000 4000] [--workers 2] [--out PATH] [--resume PATH]
 
 Protocol: :class:`datl_helpers.text.TextConfig` (the same for every method; early stopping on a
 validation split of the labelled training texts, never on target test labels). Convergence: every
@@ -11,16 +11,19 @@ reference rows are those at that budget (otherwise at the largest, with the move
 ``not_converged``). Also written: the shift
 in words (most domain-specific words, a raw-feature domain classifier), how well a fresh probe
 tells the domains apart from each method's features, each word's domain signal in the features,
-and DANN at the paper's lambda_max (1.0) beside the protocol's 0.3. Runs on one CPU thread.
+and DANN at the paper's lambda_max (1.0) beside the protocol's 0.3. Each run uses one CPU thread
+(``--workers`` runs go side by side); ten seeds, since one text run's accuracy depends on which
+validation step early stopping keeps, and that varies by several points from seed to seed.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,24 +32,50 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datl_helpers import __version__, data, text  # noqa: E402
-from datl_helpers.cache import atomic_write  # noqa: E402
+from datl_helpers import data, provenance, text  # noqa: E402
 
 PAIRS = (("movies", "food"), ("spam_old", "spam_new"))
 OUT = ROOT / "datl_helpers" / "reference_results" / "07_beyond_images_text.json"
 TOLERANCE = 1.0  # points
 WORDS = 8  # domain-specific words per side whose signal is measured
+SEEDS = list(range(10))
+MODULES = ("text", "data")  # what the runs depend on (provenance.code_hashes follows their imports)
+
+_VECTORISED: dict[str, text.TextData] = {}
+
+
+def vectorised(pair: str, max_features: int) -> text.TextData:
+    """Both domains of ``pair`` vectorised, once per process."""
+    if pair not in _VECTORISED:
+        s, t = pair.split("->")
+        _VECTORISED[pair] = text.vectorise(data.load_domain(s), data.load_domain(t), max_features)
+    return _VECTORISED[pair]
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+    os.environ["DATL_QUIET"] = "1"
+
+
+def run_job(job: dict) -> dict:
+    """One run: ``job`` holds the pair, the method, the seed and the TextConfig fields that differ."""
+    config = replace(text.TextConfig(), **job["config"])
+    row = text.run_text(vectorised(job["pair"], config.max_features), job["method"], job["seed"], config)
+    return {"pair": job["pair"], "method": job["method"], **row, **job["config"]}
+
+
+def run_jobs(jobs: list[dict], workers: int) -> list[dict]:
+    """Every job's row, in the jobs' order, ``workers`` processes of one thread each."""
+    if workers <= 1:
+        _one_thread()
+        return [run_job(j) for j in jobs]
+    with ProcessPoolExecutor(workers, initializer=_one_thread) as pool:
+        return list(pool.map(run_job, jobs))
 
 
 def mean_of(rows: list[dict], key: str, **where) -> float:
     vals = [r[key] for r in rows if all(r[k] == v for k, v in where.items())]
     return 100 * sum(vals) / len(vals)
-
-
-def measured(curve: list[dict], pair: str, steps: int, seeds: list[int]) -> list[dict] | None:
-    """The rows of an earlier run of this script for ``pair`` at ``steps`` (every method and seed), if any."""
-    rows = [r for r in curve if r["pair"] == pair and r["steps"] == steps and r["seed"] in seeds]
-    return rows if len(rows) == len(text.METHODS) * len(seeds) else None
 
 
 def converged_budget(curve: list[dict], pairs: list[str], budgets: list[int]) -> tuple[int, list[dict]]:
@@ -69,46 +98,56 @@ def converged_budget(curve: list[dict], pairs: list[str], budgets: list[int]) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     parser.add_argument("--budgets", type=int, nargs="+", default=[1000, 2000, 4000],
                         help="steps, each the double of the one before")
+    parser.add_argument("--workers", type=int, default=2, help="processes side by side, one torch thread each")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--resume", type=Path, default=None,
-                        help="reuse the budget-curve runs of an earlier output (same code and seeds: same numbers)")
+                        help="reuse the runs of an earlier output (same code and seeds: same numbers)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     start = time.perf_counter()
     base = text.TextConfig()
-    earlier = json.loads(args.resume.read_text())["budget"]["curve"] if args.resume and args.resume.exists() else []
-    curve, shift, vectorised = [], {}, {}
+    earlier = json.loads(args.resume.read_text()) if args.resume and args.resume.exists() else {}
     pairs = [f"{s}->{t}" for s, t in PAIRS]
-    for (s, t), pair in zip(PAIRS, pairs):
-        vectorised[pair] = vec = text.vectorise(data.load_domain(s), data.load_domain(t), base.max_features)
+    done = {(r["pair"], r["steps"], r["method"], r["seed"]): r for r in earlier.get("budget", {}).get("curve", [])}
+    curve, todo = [], []
+    for pair in pairs:
+        for steps in args.budgets:
+            for m in text.METHODS:
+                for seed in args.seeds:
+                    if (pair, steps, m, seed) in done:
+                        curve.append(done[(pair, steps, m, seed)])
+                    else:
+                        todo.append({"pair": pair, "method": m, "seed": seed, "config": {"steps": steps}})
+    print(f"{len(todo)} budget-curve runs to do ({len(curve)} reused)", flush=True)
+    curve += run_jobs(todo, args.workers)
+    for pair in pairs:
+        for steps in args.budgets:
+            print(f"{pair} {steps} steps:", {m: round(mean_of(curve, "target_accuracy", pair=pair, method=m,
+                                                              steps=steps), 1) for m in text.METHODS}, flush=True)
+    steps, moves = converged_budget(curve, pairs, args.budgets)
+    not_converged = [] if steps < args.budgets[-1] else [r for r in moves if r["to"] == steps and
+                                                         abs(r["move_points"]) >= TOLERANCE]
+    chosen = replace(base, steps=steps)
+    old_lambda = {(r["pair"], r["seed"]): r for r in earlier.get("lambda_sensitivity", [])
+                  if r["steps"] == steps and r["lambda_max"] == 1.0}
+    lambda_jobs = [{"pair": p, "method": "dann", "seed": seed, "config": {"steps": steps, "lambda_max": 1.0}}
+                   for p in pairs for seed in args.seeds if (p, seed) not in old_lambda]
+    print(f"{len(lambda_jobs)} lambda_max = 1.0 runs to do", flush=True)
+    new_lambda = {(r["pair"], r["seed"]): r for r in run_jobs(lambda_jobs, args.workers)}
+    lambda_rows = [{**old_lambda.get((p, seed), new_lambda.get((p, seed))), "lambda_max": 1.0, "steps": steps}
+                   for p in pairs for seed in args.seeds]
+    shift, alignment, signal = {}, {}, {}
+    for pair in pairs:
+        vec = vectorised(pair, base.max_features)
         source_words, target_words = text.domain_words(vec, k=15)
         shift[pair] = {"raw_domain_accuracy": text.raw_domain_accuracy(vec),
                        "source_words": source_words, "target_words": target_words,
                        "positive_share": {"source": float(vec.source.y_train.mean()),
                                           "target": float(vec.target.y_train.mean())},
                        "classes": list(vec.source.classes)}
-        for steps in args.budgets:
-            rows = measured(earlier, pair, steps, args.seeds)
-            if rows is None:
-                rows = text.run_grid(vec, seeds=args.seeds, config=replace(base, steps=steps), pair=pair)
-                for r in rows:
-                    r["steps"] = steps
-            curve += rows
-            print(f"{pair} {steps} steps:", {m: round(mean_of(rows, 'target_accuracy', method=m), 1)
-                                             for m in text.METHODS}, flush=True)
-    steps, moves = converged_budget(curve, pairs, args.budgets)
-    not_converged = [] if steps < args.budgets[-1] else [r for r in moves if r["to"] == steps and
-                                                         abs(r["move_points"]) >= TOLERANCE]
-    chosen = replace(base, steps=steps)
-    lambda_rows, alignment, signal = [], {}, {}
-    for pair in pairs:
-        vec = vectorised[pair]
-        lambda_rows += [{**r, "lambda_max": 1.0, "steps": steps} for r in text.run_grid(
-            vec, ("dann",), args.seeds, replace(chosen, lambda_max=1.0), pair=pair)]
-        source_words, target_words = shift[pair]["source_words"], shift[pair]["target_words"]
         words = [w for w, _ in source_words[:WORDS]] + [w for w, _ in target_words[:WORDS]]
         alignment[pair], signal[pair] = {}, {w: {} for w in words}
         for method in text.METHODS:
@@ -117,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             for w, v in text.word_domain_signal(net, vec, words).items():
                 signal[pair][w][method] = v
     payload = {
-        "smoke": False, "reference": True, "device": "cpu", "seeds": args.seeds, "pairs": pairs,
+        "smoke": False, "reference": True, "seeds": args.seeds, "pairs": pairs,
         "runs": [r for r in curve if r["steps"] == steps],
         "budget": {"steps": args.budgets, "chosen": steps, "tolerance_points": TOLERANCE,
                    "rule": "the first budget whose doubling moves no mean (accuracy, AUC; every method and pair) by "
@@ -127,12 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         "lambda_sensitivity": lambda_rows,
         "shift": shift, "feature_domain_accuracy": alignment, "word_signal": signal,
         "config": text.config_dict(chosen),
-        "date": datetime.date.today().isoformat(), "torch_threads_per_run": 1,
-        "versions": {"datl_helpers": __version__, "torch": torch.__version__,
-                     "scikit-learn": __import__("sklearn").__version__},
-        "script": "data_scripts/text_reference.py", "seconds": round(time.perf_counter() - start, 1),
+        "reused": {"runs": len(done) and sum(1 for r in curve if (r["pair"], r["steps"], r["method"], r["seed"]) in done)
+                   + len(old_lambda), "from": earlier.get("date")} if earlier else None,
+        **provenance.record(MODULES, threads=1, script="data_scripts/text_reference.py"),
+        "seconds": round(time.perf_counter() - start, 1),
     }
-    atomic_write(args.out, lambda tmp: tmp.write_text(json.dumps(payload, indent=1) + "\n"))
+    provenance.write_json(args.out, payload)
     print(f"wrote {args.out} in {payload['seconds']:.0f} s; converged budget {steps} steps; "
           f"not converged: {not_converged or 'none'}")
     return 0

@@ -1,0 +1,132 @@
+"""Where a result came from: the code, the command, the machine settings, written with the result.
+
+A reference result is evidence only while the code that made it still makes it. So every result
+file the project writes records, beside its numbers:
+
+* ``commit``: the git commit of the working tree, and whether the tree was clean;
+* ``code``: a sha256 of each source file of ``datl_helpers`` that the runs depend on (the modules
+  they import, followed through every import), and one sha256 over all of them;
+* ``command``: the exact command line, ``torch_threads_per_run`` and the ``device``;
+* ``versions`` of the libraries and the ``date``.
+
+:func:`changed_modules` compares a recorded ``code`` with the files as they are now; the test
+suite re-runs a slice of each reference (:mod:`datl_helpers.reproduce`) and reports a reference
+whose code changed without being re-verified.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import hashlib
+import json
+import platform
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+
+
+def sha256_bytes(data: bytes) -> str:
+    """The hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _imports(path: Path) -> set[str]:
+    """The datl_helpers modules that one file imports, anywhere in it (function-level imports too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "datl_helpers":
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("datl_helpers."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("datl_helpers.")}
+    return {m for m in found if (PACKAGE / f"{m}.py").exists()}
+
+
+def dependencies(modules: Iterable[str]) -> list[str]:
+    """``modules`` and every datl_helpers module they import, followed to the end, sorted."""
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        if not (PACKAGE / f"{m}.py").exists():
+            raise ValueError(f"no module datl_helpers.{m}")
+        seen.add(m)
+        todo += sorted(_imports(PACKAGE / f"{m}.py") - seen)
+    return sorted(seen)
+
+
+def code_hashes(modules: Iterable[str]) -> dict:
+    """The sha256 of every source file ``modules`` depend on, and one sha256 over all of them."""
+    files = {m: sha256_bytes((PACKAGE / f"{m}.py").read_bytes()) for m in dependencies(modules)}
+    return {"sha256": sha256_bytes(json.dumps(files, sort_keys=True).encode()), "files": files}
+
+
+def changed_modules(recorded: dict) -> list[str]:
+    """The modules of a recorded :func:`code_hashes` whose source differs now (or is gone)."""
+    now = {m: sha256_bytes(p.read_bytes()) for m in recorded["files"] if (p := PACKAGE / f"{m}.py").exists()}
+    return sorted(m for m, h in recorded["files"].items() if now.get(m) != h)
+
+
+def git_commit(root: Path = ROOT) -> dict:
+    """The commit checked out at ``root`` and whether the tree is clean (None where git cannot say)."""
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "clean": None if status is None else status == ""}
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """This process's command line as one could type it again (``python`` for the interpreter)."""
+    argv = sys.argv if argv is None else argv
+    first = argv[0] if argv else ""
+    if first.endswith("__main__.py"):
+        first = "-m datl_helpers"
+    else:
+        try:
+            first = str(Path(first).resolve().relative_to(ROOT))
+        except ValueError:
+            pass
+    return " ".join(["python", first, *map(shlex.quote, argv[1:])]).strip()
+
+
+def versions() -> dict[str, str]:
+    """The versions that change results: this package, torch, torchvision, scikit-learn, numpy, Python."""
+    import numpy
+    import sklearn
+    import torch
+    import torchvision
+
+    from datl_helpers import __version__
+
+    return {"datl_helpers": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "scikit-learn": sklearn.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def record(modules: Iterable[str], threads: int | dict, device: str = "cpu", command: str | None = None,
+           script: str | None = None) -> dict:
+    """The provenance fields of a result file whose runs depend on ``modules``."""
+    return {"date": datetime.date.today().isoformat(), "device": device, "torch_threads_per_run": threads,
+            "versions": versions(), **({"script": script} if script else {}),
+            "command": command or command_line(), **git_commit(), "code": code_hashes(modules)}
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write ``payload`` as indented JSON, atomically (a crash leaves the old file or the new one)."""
+    from datl_helpers.cache import atomic_write
+
+    atomic_write(Path(path), lambda tmp: tmp.write_text(json.dumps(payload, indent=1, default=str) + "\n"))
