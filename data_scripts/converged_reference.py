@@ -62,10 +62,8 @@ an interrupted script goes on where it stopped, and the two commands share runs.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -716,22 +714,22 @@ def add_families(families: dict) -> None:
         print(budget.curve_table(family).to_string())
 
 
-def provenance(budget: dict | None = None, threads: int = 1) -> dict:
-    import torch
-    import torchvision
+def provenance(budget: dict | None = None, threads: int | dict = 1) -> dict:
+    """The date, device, thread count, versions, command, commit and script of a reference (its
+    ``code`` is added by :func:`write_json`, which knows the file)."""
+    from datl_helpers import provenance as prov
 
-    import datl_helpers
-
-    return {"date": datetime.date.today().isoformat(), "device": "cpu", "torch_threads_per_run": threads,
-            "versions": {"datl_helpers": datl_helpers.__version__, "torch": torch.__version__,
-                         "torchvision": torchvision.__version__, "python": platform.python_version()},
-            "script": "data_scripts/converged_reference.py", **({"budget": budget} if budget else {})}
+    info = prov.record((), threads, script="data_scripts/converged_reference.py")
+    del info["code"]
+    return {**info, **({"budget": budget} if budget else {})}
 
 
 def write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, default=str) + "\n")
-    tmp.replace(path)
+    """Write a reference atomically, with a sha256 of every source file its runs depend on."""
+    from datl_helpers import provenance as prov
+    from datl_helpers.reproduce import modules_of
+
+    prov.write_json(path, {**payload, "code": prov.code_hashes(modules_of(path.name))})
     print(f"wrote {path}")
 
 

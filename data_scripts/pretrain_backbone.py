@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from datl_helpers import __version__, data, models, robust, train
+from datl_helpers.cache import sha256_bytes
 from datl_helpers.recolour import pretraining_augment
 
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     name = robust.BACKBONES["robust" if adversarial else "standard"]
     meta = {
         "name": name,
-        "sha256": models.sha256_bytes(blob),
+        "sha256": sha256_bytes(blob),
         "config": config,
         "preprocess": {
             "input": "uint8 RGB images N x 3 x 32 x 32, divided by 255",

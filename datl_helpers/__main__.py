@@ -13,6 +13,7 @@
     run-notebooks --out DIR [--smoke] [--device auto|cpu|cuda] [--notebooks NAME ...]
              execute every course notebook, export .ipynb and .html, report time and peak memory
     exercises --out notebooks/exercises [--check]   write (or check) the student versions
+    reproduce [--only FILE ...] [--record]   re-run one cheap row of every reference result and compare
 
 Every command prints a readable table; ``--json PATH`` also writes machine-readable results. A
 mistake of the user's (an unknown domain, missing data while offline, ...) prints one line that
@@ -22,7 +23,6 @@ says what to do, and the command exits with status 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -42,18 +42,15 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
 
 
 def write_json(path: Path, payload: dict) -> None:
-    from datl_helpers.cache import atomic_write
+    from datl_helpers import provenance
 
-    atomic_write(Path(path), lambda tmp: tmp.write_text(json.dumps(payload, indent=1, default=str) + "\n"))
+    provenance.write_json(path, payload)
 
 
 def versions() -> dict[str, str]:
-    import torch
-    import torchvision
+    from datl_helpers import provenance
 
-    from datl_helpers import __version__
-
-    return {"datl_helpers": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__}
+    return provenance.versions()
 
 
 def cmd_domains(args: argparse.Namespace) -> int:
@@ -267,6 +264,36 @@ def adapt_text(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from datl_helpers import reproduce
+
+    slices = [s for s in reproduce.SLICES if not args.only or s.reference in args.only
+              or s.reference.removesuffix(".json") in args.only]
+    if not slices:
+        raise DatlError(f"no reference named {args.only}; the references: "
+                        f"{', '.join(dict.fromkeys(s.reference for s in reproduce.SLICES))}")
+    results, failed = [], []
+    for s in slices:
+        print(f"{s.reference}: {s.name} ...", flush=True)
+        try:
+            results.append(reproduce.check(s, threads=args.threads))
+        except reproduce.NotReproducedError as err:
+            failed.append(str(err))
+            print(f"  {err}", flush=True)
+    print(format_table([{"reference": r["reference"], "threads": r["threads"],
+                         **{f"{k} moved": f"{v:+.1f}" for k, v in r["moved_points"].items()},
+                         "tolerance": r["tolerance_points"], "seconds": r["seconds"]} for r in results]))
+    if args.json:
+        write_json(args.json, {"command": "reproduce", "results": results, "failed": failed, "versions": versions()})
+    if failed:
+        print(f"\n{len(failed)} of {len(slices)} references no longer reproduce", file=sys.stderr)
+        return 1
+    if args.record:
+        reproduce.record(results)
+        print(f"recorded the code that reproduced {len({r['reference'] for r in results})} reference(s)")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from datl_helpers import bench
 
@@ -472,6 +499,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", type=Path, help="also write config, per-seed runs, mean and std here")
     p.set_defaults(func=cmd_robust)
+
+    p = sub.add_parser("reproduce", help="re-run one cheap row of every shipped reference result and compare")
+    p.add_argument("--only", nargs="+", metavar="FILE", help="these references only, e.g. 07_beyond_images_text")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: the reference's own)")
+    p.add_argument("--record", action="store_true",
+                   help="when every row reproduces, record in each reference the code that reproduced it")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write every comparison as JSON here")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("run-notebooks", help="execute every course notebook, export .ipynb and .html, time it")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",

@@ -23,6 +23,11 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
     return cache / "datl"
 
 
+def sha256_bytes(data: bytes) -> str:
+    """The hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -16,7 +16,6 @@ the transfer-learning vocabulary one mechanism:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from datl_helpers.cache import sha256_bytes
 from datl_helpers.errors import CheckpointError, DataUnavailableError, check_choice
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -288,10 +288,6 @@ def torchvision_backbone(name: str, num_classes: int = 10, weights: str | None =
 # --------------------------------------------------------------------------------------------
 # The shipped pretrained backbone
 # --------------------------------------------------------------------------------------------
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def pretrained_paths(name: str = PRETRAINED_NAME, weights_dir: Path = WEIGHTS_DIR) -> tuple[Path, Path]:

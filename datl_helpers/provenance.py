@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import datetime
-import hashlib
 import json
 import platform
 import shlex
@@ -27,13 +26,10 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from datl_helpers.cache import sha256_bytes
+
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
-
-
-def sha256_bytes(data: bytes) -> str:
-    """The hex sha256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def _imports(path: Path) -> set[str]:

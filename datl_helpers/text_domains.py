@@ -23,7 +23,6 @@ import bz2
 import csv
 import email
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from datl_helpers.cache import sha256_bytes
 from datl_helpers.errors import BadDataError, DataUnavailableError, UnknownDomainError
 
 TEXT_DOMAINS = ("movies", "food", "spam_old", "spam_new")
@@ -130,10 +130,6 @@ def how_to_fetch(key: str, downloads: Path) -> str:
     """The one line that says how to get an artefact by hand."""
     art = ARTEFACTS[key]
     return f"run `{' '.join(art.command)}` and put the file it writes ({art.pattern}) in {downloads}"
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _find(downloads: Path, art: Artefact) -> Path | None:
