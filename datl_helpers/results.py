@@ -36,16 +36,45 @@ def mean(rows: Sequence[Mapping], value: str = "target_accuracy", **where) -> fl
     return 100 * sum(vals) / len(vals)
 
 
+def paired_differences(rows: Sequence[Mapping], change: Mapping, base: Mapping, value: str = "target_accuracy",
+                       **where) -> dict[int, float]:
+    """Per seed: ``value`` with ``change`` minus with ``base`` (points), among the rows matching
+    ``where``. Both sides must hold the same seeds, once each: a ClaimError says which are missing."""
+    def by_seed(side: Mapping) -> dict[int, float]:
+        found = select(rows, **where, **side)
+        seeds = [r["seed"] for r in found]
+        if len(set(seeds)) != len(seeds):
+            raise ClaimError(f"more than one row per seed with {dict(side)} (where {where}): seeds {sorted(seeds)}")
+        return {r["seed"]: float(r[value]) for r in found}
+
+    a, b = by_seed(change), by_seed(base)
+    if not a or not b:
+        raise ClaimError(f"no seeds with both {change} and {base} (where {where})")
+    if set(a) != set(b):
+        raise ClaimError(f"unpaired seeds: {change} has {sorted(a)}, {base} has {sorted(b)} (where {where}); "
+                         "a paired gain needs both sides run on the same seeds")
+    return {s: 100 * (a[s] - b[s]) for s in sorted(a)}
+
+
 def paired_gain(rows: Sequence[Mapping], change: Mapping, base: Mapping, value: str = "target_accuracy",
                 **where) -> tuple[float, float]:
     """Mean and sample std (points) over seeds of ``value`` with ``change`` minus with ``base``,
     paired by seed (same labelled subset and initialisation), among the rows matching ``where``."""
-    a = {r["seed"]: float(r[value]) for r in select(rows, **where, **change)}
-    b = {r["seed"]: float(r[value]) for r in select(rows, **where, **base)}
-    seeds = sorted(set(a) & set(b))
-    if not seeds:
-        raise ClaimError(f"no seeds with both {change} and {base} (where {where})")
-    return mean_std([100 * (a[s] - b[s]) for s in seeds])
+    return mean_std(paired_differences(rows, change, base, value, **where).values())
+
+
+def paired_interval(differences: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The two-sided ``level`` confidence interval (Student's t) of the mean of paired differences."""
+    import math
+
+    from scipy import stats
+
+    n = len(differences)
+    if n < 2:
+        raise ClaimError(f"a confidence interval needs at least 2 paired differences, got {n}")
+    m, sd = mean_std(differences)
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+    return m - half, m + half
 
 
 def best_of(rows: Sequence[Mapping], key: str, value: str = "target_accuracy", **where) -> tuple[str, float]:
