@@ -272,14 +272,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if not slices:
         raise DatlError(f"no reference named {args.only}; the references: "
                         f"{', '.join(dict.fromkeys(s.reference for s in reproduce.SLICES))}")
-    results, failed = [], []
-    for s in slices:
-        print(f"{s.reference}: {s.name} ...", flush=True)
-        try:
-            results.append(reproduce.check(s, threads=args.threads))
-        except reproduce.NotReproducedError as err:
-            failed.append(str(err))
-            print(f"  {err}", flush=True)
+    print(f"re-running {len(slices)} reference row(s), {args.workers} at a time ...", flush=True)
+    checked = reproduce.check_all(tuple(slices), workers=args.workers, threads=args.threads)
+    results, failed = [r for r in checked if "error" not in r], [r["error"] for r in checked if "error" in r]
+    for err in failed:
+        print(f"  {err}", flush=True)
     print(format_table([{"reference": r["reference"], "threads": r["threads"],
                          **{f"{k} moved": f"{v:+.1f}" for k, v in r["moved_points"].items()},
                          "tolerance": r["tolerance_points"], "seconds": r["seconds"]} for r in results]))
@@ -503,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="re-run one cheap row of every shipped reference result and compare")
     p.add_argument("--only", nargs="+", metavar="FILE", help="these references only, e.g. 07_beyond_images_text")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the reference's own)")
+    p.add_argument("--workers", type=int, default=2, help="rows re-run side by side, each in its own process")
     p.add_argument("--record", action="store_true",
                    help="when every row reproduces, record in each reference the code that reproduced it")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write every comparison as JSON here")

@@ -195,6 +195,32 @@ def check(s: Slice, threads: int | None = None, seed: int = 0, load: Callable[[s
     return result
 
 
+def _check_by_name(name: str, threads: int | None, seed: int) -> dict:
+    """:func:`check` of the slice called ``name``, returning the error instead of raising it (for a pool)."""
+    import os
+
+    os.environ["DATL_QUIET"] = "1"
+    s = next(s for s in SLICES if s.name == name)
+    try:
+        return check(s, threads=threads, seed=seed)
+    except NotReproducedError as err:
+        return {"slice": s.name, "reference": s.reference, "error": str(err)}
+
+
+def check_all(slices: tuple[Slice, ...] = SLICES, workers: int = 2, threads: int | None = None,
+              seed: int = 0) -> list[dict]:
+    """:func:`check` every slice, ``workers`` at a time in fresh processes (each with the slice's own
+    thread count); a slice that does not reproduce gives a row with its ``error`` instead of raising."""
+    if workers <= 1:
+        return [_check_by_name(s.name, threads, seed) for s in slices]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_check_by_name, [s.name for s in slices], [threads] * len(slices),
+                             [seed] * len(slices)))
+
+
 def modules_of(reference: str) -> tuple[str, ...]:
     """The modules the runs of ``reference`` depend on (every slice of it, followed through imports)."""
     return tuple(sorted({m for s in SLICES if s.reference == reference for m in s.modules}))
