@@ -183,3 +183,32 @@ def test_the_search_finds_a_swap_and_a_move():
     assert "move target_accuracy" in falsifier(above, {"runs": rows})
     vacuous = claims.Claim("always", "toy", "", lambda p: {}, lambda n: True)
     assert falsifier(vacuous, {"runs": rows}) is None
+
+
+def _without_seed(payload: dict, seed: int) -> dict:
+    """``payload`` with every run of ``seed`` left out of every table of runs."""
+    out = json.loads(json.dumps(payload))
+    for _, table in list(_tables(out)):
+        if table and all("seed" in r for r in table):
+            table[:] = [r for r in table if r["seed"] != seed]
+    return out
+
+
+@pytest.mark.parametrize("notebook", list(FILES))
+def test_every_claim_holds_whichever_seed_is_left_out(notebook):
+    """A claim sized to its seeds' spread holds on the mean of all of them and still holds when any
+    one seed is left out: a claim that one seed decides says more than its numbers."""
+    payload = json.loads((REFERENCE_DIR / FILES[notebook]).read_text())
+    fragile = []
+    for seed in payload["seeds"]:
+        fewer = _without_seed(payload, seed)
+        fragile += [f"{v.claim.name} without seed {seed}: {v.text}" for v in claims.verdicts(notebook, fewer)
+                    if not v.holds]
+    assert not fragile, fragile
+
+
+@pytest.mark.parametrize("notebook", list(FILES))
+def test_every_claim_says_what_it_rests_on(notebook):
+    payload = json.loads((REFERENCE_DIR / FILES[notebook]).read_text())
+    for v in claims.verdicts(notebook, payload):
+        assert v.text.endswith("]") and (v.basis == f"{len(payload['seeds'])} seeds" or v.claim.rests_on), v.text
