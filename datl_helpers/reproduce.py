@@ -3,8 +3,9 @@
 Every reference file in ``reference_results/`` was written by a script in ``data_scripts/``. A
 :class:`Slice` names one representative row of it (seed 0, at the row's own budget and thread
 count) and the command that runs that row again through the same code path as the command line
-(``python -m datl_helpers transfer|adapt|robust ...``; notebook 02's strategies, which have no
-command, through the reference script's own job runner). :func:`check` runs it and compares: the
+(``python -m datl_helpers transfer|adapt|robust ...``, with the command's defaults wherever the
+reference row was measured at them, so the defaults are checked too; notebook 02's strategies,
+which have no command, through the reference script's own job runner). :func:`check` runs it and compares: the
 row reproduces when every compared value moved by at most the slice's tolerance (percentage
 points). The tolerance is what another thread count moves that family (measured, 3 seeds, one and
 two threads: ``docs/results.md``); on the machine and thread count that made the reference, runs
@@ -81,7 +82,7 @@ SLICES: tuple[Slice, ...] = (
           lambda load, seed: only(load("01_feature_extraction.json")["label_efficiency"], target="mnistm",
                             method="finetune", labels_per_class=10, seed=seed),
           lambda r: ["transfer", "--target", "mnistm", "--method", "finetune", "--labels-per-class", "10",
-                     "--steps", str(r["steps"]), "--seeds", str(r["seed"])],
+                     "--seeds", str(r["seed"])],
           None, ("target_accuracy",), 1.0, 1, f"{REGENERATE} labels", ("transfer", "data")),
     Slice("fine-tuning strategy 'layer-wise LRs', mnistm, 10 labels/class", "02_fine_tuning.json",
           lambda load, seed: only(load("02_fine_tuning.json")["runs"], strategy="layer-wise LRs", labels_per_class=10,
@@ -93,12 +94,11 @@ SLICES: tuple[Slice, ...] = (
           lambda load, seed: only(load("03_augmentation.json")["grid"], method="scratch", labels_per_class=10,
                             augment="heavy", seed=seed),
           lambda r: ["transfer", "--target", "mnistm", "--method", "scratch", "--labels-per-class", "10",
-                     "--augment", "heavy", "--steps", str(r["steps"]), "--seeds", str(r["seed"])],
+                     "--augment", "heavy", "--seeds", str(r["seed"])],
           None, ("target_accuracy",), 1.0, 1, f"{REGENERATE} augmentation", ("transfer", "data")),
     Slice("DANN, mnist -> mnistm", "04_domain_adversarial.json",
           lambda load, seed: only(load("04_domain_adversarial.json")["runs"], pair="mnist -> mnistm", method="dann", seed=seed),
-          lambda r: ["adapt", "--source", "mnist", "--target", "mnistm", "--method", "dann",
-                     "--steps", str(r["steps"]), "--seeds", str(r["seed"])],
+          lambda r: ["adapt", "--source", "mnist", "--target", "mnistm", "--method", "dann", "--seeds", str(r["seed"])],
           None, ("target_accuracy", "source_accuracy"), 1.0, 1, f"{REGENERATE} adaptation --workers 1",
           ("adaptation", "data")),
     Slice("the paper's protocol from random weights: source-only, 2,000 steps", "04_paper_protocol.json",
@@ -115,13 +115,12 @@ SLICES: tuple[Slice, ...] = (
     Slice("fine-tuning under FGSM and PGD-10, mnistm, 10 labels/class", "06_adversarial_robustness.json",
           lambda load, seed: only(load("06_adversarial_robustness.json")["runs"], name="finetune", seed=seed),
           lambda r: ["robust", "--target", "mnistm", "--method", "finetune", "--labels-per-class", "10",
-                     "--steps", str(r["steps"]), "--seeds", str(r["seed"])],
+                     "--seeds", str(r["seed"])],
           None, ("clean_accuracy", "robust_accuracy.pgd.8/255", "robust_accuracy.fgsm.8/255"), 1.0, 1,
           f"{REGENERATE} robustness --workers 1", ("robust", "data")),
     Slice("text DANN, movies -> food, the default budget", "07_beyond_images_text.json",
           lambda load, seed: only(load("07_beyond_images_text.json")["runs"], pair="movies->food", method="dann", seed=seed),
-          lambda r: ["adapt", "--source", "movies", "--target", "food", "--method", "dann",
-                     "--steps", str(r["steps"]), "--seeds", str(r["seed"])],
+          lambda r: ["adapt", "--source", "movies", "--target", "food", "--method", "dann", "--seeds", str(r["seed"])],
           None, ("target_accuracy", "target_auc"), 1.0, 1, "python data_scripts/text_reference.py", ("text", "data")),
     Slice("budget curve: scratch, mnistm, 10 labels/class, 100 steps", "budget_curves.json",
           lambda load, seed: curve_row(load, "transfer-scratch-10", 100, seed),
@@ -151,7 +150,8 @@ def run_slice(s: Slice, row: dict, threads: int | None = None) -> dict:
                 code = main([*s.argv(row), "--json", str(out)])
                 if code != 0:
                     raise DatlError(f"`python -m datl_helpers {' '.join(s.argv(row))}` exited with status {code}")
-                return json.loads(out.read_text())["runs"][0]
+                payload = json.loads(out.read_text())
+                return {**payload["runs"][0], "config_steps": payload["config"].get("steps")}
         return _script_run(s.script_job(row))
     finally:
         torch.set_num_threads(before)
@@ -178,6 +178,11 @@ def check(s: Slice, threads: int | None = None, seed: int = 0, load: Callable[[s
     row = s.row(load, seed)
     start = time.perf_counter()
     new = run_slice(s, row, threads)
+    if new.get("config_steps") not in (None, row["steps"]):  # a command run with its defaults
+        raise NotReproducedError(
+            f"`python -m datl_helpers {' '.join(s.argv(row))}` now trains {new['config_steps']} steps by default, "
+            f"the reference {row['steps']}: the converged budget the command reads no longer matches "
+            f"{s.reference}; regenerate it with `{s.regenerate}`")
     moved = {k: round(100 * (_get(new, k) - _get(row, k)), 2) for k in s.values}
     how = (f"python -m datl_helpers {' '.join(s.argv(row))}" if s.argv else
            f"data_scripts/converged_reference.py's run_job({s.script_job(row)})")
