@@ -23,6 +23,7 @@ says what to do, and the command exits with status 2.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -113,10 +114,17 @@ def run_seeds(seeds: list[int], run_one, show=None) -> list[dict]:
 
 
 def save_runs(args: argparse.Namespace, config: dict, runs: list[dict], mean: dict, std: dict, device) -> None:
-    """With ``--json PATH``: the command, its config, every run, their mean and std, the device and versions."""
+    """With ``--json PATH``: the command, its config, every run, their mean and std, and what else changes
+    results: the device, the torch thread count, the versions, the command line and the commit."""
     if args.json:
+        import torch
+
+        from datl_helpers.provenance import git_commit
+
         write_json(args.json, {"command": args.command, "config": config, "runs": runs, "mean": mean, "std": std,
-                               "device": str(device), "versions": versions()})
+                               "device": str(device), "torch_threads": torch.get_num_threads(),
+                               "versions": versions(), "command_line": "python -m datl_helpers " + " ".join(map(shlex.quote, getattr(args, "argv", []))),
+                               **git_commit()})
 
 
 def mean_and_std(runs: list[dict], keys: tuple[str, ...]) -> tuple[dict, dict]:
@@ -530,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with the results (--json)
     try:
         return args.func(args)
     except DatlError as err:
