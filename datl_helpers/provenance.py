@@ -32,7 +32,7 @@ PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
 
 
-def _imports(path: Path) -> set[str]:
+def imports_of(path: Path) -> set[str]:
     """The datl_helpers modules that one file imports, anywhere in it (function-level imports too)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -56,7 +56,7 @@ def dependencies(modules: Iterable[str]) -> list[str]:
         if not (PACKAGE / f"{m}.py").exists():
             raise ValueError(f"no module datl_helpers.{m}")
         seen.add(m)
-        todo += sorted(_imports(PACKAGE / f"{m}.py") - seen)
+        todo += sorted(imports_of(PACKAGE / f"{m}.py") - seen)
     return sorted(seen)
 
 

@@ -5,20 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from datl_helpers.provenance import imports_of
+
 PACKAGE = Path(__file__).resolve().parents[1] / "datl_helpers"
-
-
-def imports_of(path: Path) -> set[str]:
-    """The datl_helpers modules one file imports, anywhere in it."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module == "datl_helpers":
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("datl_helpers."):
-            found.add(node.module.split(".")[1])
-        elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("datl_helpers.")}
-    return found
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
