@@ -432,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=METHODS, default="finetune")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=None,
-                   help="training steps of scratch and finetune (default: the converged budget, see README)")
+                   help="training steps of scratch and finetune (default: the converged budget, see docs/results.md)")
     p.add_argument("--augment", choices=list(PRESETS), default="none",
                    help="augmentation of the labelled training images (never of the test images)")
     p.add_argument("--augment-strength", type=unit_interval, default=None,

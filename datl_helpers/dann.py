@@ -184,7 +184,7 @@ def _guard(
 def use_fast_path(config: DannConfig) -> bool:
     """The fast path (channels_last; on CUDA also a fused optimizer, and bf16 autocast where the GPU
     has bf16 tensor cores) unless ``config.fast`` is False. ``None`` means on: it paid on every
-    device measured (the CPU here; see the README's GPU column), so no device is excluded."""
+    device measured (the CPU here; see the GPU column of docs/instructors.md), so no device is excluded."""
     return True if config.fast is None else bool(config.fast)
 
 

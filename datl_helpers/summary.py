@@ -367,7 +367,7 @@ def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, 
         payload = results["04"].payload
         steps = payload.get("config", {}).get("steps", "?")
         rising = payload.get("not_converged", [])
-        f["da_budget"] = (f"{steps} steps per run, not yet shown to be converged (see the README's budget policy)"
+        f["da_budget"] = (f"{steps} steps per run, not yet shown to be converged (see the budget policy in docs/results.md)"
                           if not payload.get("reference") else "trained to convergence" if not rising else
                           f"trained to convergence, except {' and '.join(rising)}, whose accuracy was still rising at the "
                           "largest budget measured: a lower bound")
