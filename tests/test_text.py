@@ -230,7 +230,7 @@ def test_notebook_07_claims_fail_when_the_numbers_change():
             r["target_auc"] = min(1.0, r["target_auc"] + 0.1)
             r["target_accuracy"] = min(1.0, r["target_accuracy"] + 0.1)
     failed = {v.claim.name for v in claims.verdicts("07", boosted) if not v.holds}
-    assert {"dann_goal", "auc_barely_moves"} <= failed
+    assert {"text_dann_no_gain_on_spam", "text_auc_barely_moves"} <= failed
 
 
 # ---------------------------------------------------------------- the command line
