@@ -915,15 +915,18 @@ def _word_signal(payload: dict) -> dict:
 
 
 def _lambda_one(payload: dict) -> dict:
+    """DANN at the paper's lambda_max 1.0 minus source-only (points, paired by seed) on each pair."""
     rows = payload["lambda_sensitivity"] + select(payload["runs"], method="source-only")
-    gains = {}
-    for p in _text_pairs(payload):
-        diffs = list(paired_differences(rows, {"lambda_max": 1.0}, {"method": "source-only"}, pair=p).values())
-        lo, hi = paired_interval(diffs)
-        gains[p] = {"mean": sum(diffs) / len(diffs), "lo": lo, "hi": hi, "ahead": sum(d > 0 for d in diffs),
-                    "n": len(diffs)}
-    return {"worst": min(g["mean"] for g in gains.values()), "spam_hi": gains[SPAM]["hi"],
-            "details": _per_text_pair(payload, lambda p: _gain_text(gains[p]))}
+    out = {}
+    for name, pair in (("sentiment", SENTIMENT), ("spam", SPAM)):
+        for key, value in (("acc", "target_accuracy"), ("auc", "target_auc")):
+            diffs = list(paired_differences(rows, {"lambda_max": 1.0}, {"method": "source-only"}, value,
+                                            pair=pair).values())
+            lo, hi = paired_interval(diffs)
+            g = {"mean": sum(diffs) / len(diffs), "lo": lo, "hi": hi, "ahead": sum(d > 0 for d in diffs),
+                 "n": len(diffs)}
+            out[f"{name}_{key}"], out[f"{name}_{key}_lo"], out[f"{name}_{key}_hi"] = _gain_text(g), lo, hi
+    return out
 
 
 CLAIMS["07"] = [
@@ -934,9 +937,10 @@ CLAIMS["07"] = [
     Claim("label_shift_in_spam", "07",
           "On {pair} the labels shift too: {cls} is {source:.0f} % of the source and {target:.0f} % of the target.",
           _label_shift, lambda n: n["moved"] >= 15, "the data alone"),
-    Claim("text_dann_gains_on_sentiment", "07",
-          "On `movies → food`, DANN beats source-only in target accuracy by {acc}; its AUC changes by {auc}.",
-          _text_dann_on(SENTIMENT), lambda n: n["acc_lo"] > 0),
+    Claim("text_dann_gain_small_on_sentiment", "07",
+          "At the protocol's λ max 0.3, DANN's gain over source-only on `movies → food` is small and uncertain: "
+          "{acc} in accuracy — under 5 points, and not surely one; {auc} in AUC.",
+          _text_dann_on(SENTIMENT), lambda n: n["acc_lo"] < 1 and n["acc_hi"] < 5),
     Claim("text_dann_no_gain_on_spam", "07",
           "On the spam pair, where the labels shift too, DANN does not beat source-only: accuracy {acc}; AUC {auc}.",
           _text_dann_on(SPAM), lambda n: n["acc_hi"] < 1),
@@ -961,8 +965,10 @@ CLAIMS["07"] = [
           "average through source-only's features and by {after:.2f} through DANN's: DANN mutes some ({muted}) and "
           "makes others louder ({louder}).",
           _word_signal, lambda n: n["after"] >= n["before"], "seed 0"),
-    Claim("lambda_one_no_better", "07",
-          "The paper's λ max = 1.0 does not rescue the spam pair: DANN at λ max 1.0 minus source-only, accuracy: "
-          "{details}.",
-          _lambda_one, lambda n: n["spam_hi"] < 1),
+    Claim("stronger_alignment_helps_sentiment_hurts_spam", "07",
+          "With the paper's λ max 1.0 instead of 0.3, DANN beats source-only on `movies → food` by {sentiment_acc} "
+          "in accuracy and {sentiment_auc} in AUC, while on the spam pair it changes accuracy by {spam_acc} and AUC "
+          "by {spam_auc}: the stronger alignment helps where only the words shift, and hurts more where the labels "
+          "shift too.",
+          _lambda_one, lambda n: n["sentiment_acc_lo"] > 0 and n["spam_acc_hi"] < 0),
 ]

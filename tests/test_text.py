@@ -195,22 +195,20 @@ def test_notebook_07_checks_explain_typical_mistakes():
 
 def test_reference_budget_curve_and_completeness():
     ref = json.loads(REFERENCE.read_text())
-    assert ref["reference"] and not ref["smoke"] and len(ref["seeds"]) >= 3
-    assert ref["budget"]["chosen"] == ref["config"]["steps"] == text.TextConfig.steps == max(ref["budget"]["steps"])
-    # the last doubling (2000 -> 4000) moves every mean by less than 1.5 points; the moves of 1 point or
-    # more are named in not_converged (and printed by the notebook)
-    last = [m for m in ref["budget"]["moves"] if m["to"] == ref["budget"]["chosen"]]
-    assert last and max(abs(m["move_points"]) for m in last) < 1.5
-    assert ref["not_converged"] == [m for m in last if abs(m["move_points"]) >= 1.0]
+    assert ref["reference"] and not ref["smoke"] and len(ref["seeds"]) >= 10  # a text run's spread is wide
+    assert ref["budget"]["chosen"] == ref["config"]["steps"] == text.TextConfig.steps
+    # converged: doubling the chosen budget moves no mean (accuracy or AUC, any method and pair) by a point
+    doubling = [m for m in ref["budget"]["moves"] if m["from"] == ref["budget"]["chosen"]]
+    assert doubling and max(abs(m["move_points"]) for m in doubling) < 1.0 and ref["not_converged"] == []
     for pair in ref["pairs"]:
         for method in text.METHODS:
             assert len(results.select(ref["runs"], pair=pair, method=method)) == len(ref["seeds"])
     assert {"date", "versions", "script"} <= set(ref)
 
 
-def test_notebook_07_claims_hold_at_every_budget_of_the_curve():
+def test_notebook_07_claims_hold_at_the_converged_budget_and_its_doubling():
     ref = json.loads(REFERENCE.read_text())
-    for steps in ref["budget"]["steps"]:
+    for steps in [s for s in ref["budget"]["steps"] if s >= ref["budget"]["chosen"]]:
         at = dict(ref, runs=[r for r in ref["budget"]["curve"] if r["steps"] == steps])
         failed = [str(v) for v in claims.verdicts("07", at) if not v.holds]
         assert not failed, (steps, failed)
