@@ -38,6 +38,7 @@ PAIRS = (("movies", "food"), ("spam_old", "spam_new"))
 OUT = ROOT / "datl_helpers" / "reference_results" / "07_beyond_images_text.json"
 TOLERANCE = 1.0  # points
 WORDS = 8  # domain-specific words per side whose signal is measured
+LAMBDA_DOUBLINGS = 2  # lambda_max 1.0 is measured at the converged budget and at two doublings of it
 SEEDS = list(range(10))
 MODULES = ("text", "data")  # what the runs depend on (provenance.code_hashes follows their imports)
 
@@ -78,13 +79,14 @@ def mean_of(rows: list[dict], key: str, **where) -> float:
     return 100 * sum(vals) / len(vals)
 
 
-def converged_budget(curve: list[dict], pairs: list[str], budgets: list[int]) -> tuple[int, list[dict]]:
+def converged_budget(curve: list[dict], pairs: list[str], budgets: list[int],
+                     methods: tuple[str, ...] = text.METHODS) -> tuple[int, list[dict]]:
     """The first budget whose doubling moves no mean (accuracy, AUC; any method and pair) by TOLERANCE
     or more, and every move measured; the largest budget when none is."""
     moves = []
     for small, large in zip(budgets, budgets[1:]):
         for pair in pairs:
-            for m in text.METHODS:
+            for m in methods:
                 for key in ("target_accuracy", "target_auc"):
                     move = mean_of(curve, key, pair=pair, method=m, steps=large) - mean_of(
                         curve, key, pair=pair, method=m, steps=small)
@@ -131,14 +133,22 @@ def main(argv: list[str] | None = None) -> int:
     not_converged = [] if steps < args.budgets[-1] else [r for r in moves if r["to"] == steps and
                                                          abs(r["move_points"]) >= TOLERANCE]
     chosen = replace(base, steps=steps)
-    old_lambda = {(r["pair"], r["seed"]): r for r in earlier.get("lambda_sensitivity", [])
-                  if r["steps"] == steps and r["lambda_max"] == 1.0}
-    lambda_jobs = [{"pair": p, "method": "dann", "seed": seed, "config": {"steps": steps, "lambda_max": 1.0}}
-                   for p in pairs for seed in args.seeds if (p, seed) not in old_lambda]
+    # DANN at the paper's lambda_max 1.0: its own curve, from the protocol's converged budget, doubling
+    lambda_budgets = [steps * 2 ** k for k in range(LAMBDA_DOUBLINGS + 1)]
+    old_lambda = {(r["pair"], r["steps"], r["seed"]): r for r in
+                  earlier.get("lambda_budget", {}).get("curve", earlier.get("lambda_sensitivity", []))
+                  if r["lambda_max"] == 1.0}
+    lambda_jobs = [{"pair": p, "method": "dann", "seed": seed, "config": {"steps": b, "lambda_max": 1.0}}
+                   for p in pairs for b in lambda_budgets for seed in args.seeds if (p, b, seed) not in old_lambda]
     print(f"{len(lambda_jobs)} lambda_max = 1.0 runs to do", flush=True)
-    new_lambda = {(r["pair"], r["seed"]): r for r in run_jobs(lambda_jobs, args.workers)}
-    lambda_rows = [{**old_lambda.get((p, seed), new_lambda.get((p, seed))), "lambda_max": 1.0, "steps": steps}
-                   for p in pairs for seed in args.seeds]
+    new_lambda = {(r["pair"], r["steps"], r["seed"]): r for r in run_jobs(lambda_jobs, args.workers)}
+    lambda_curve = [{**old_lambda.get((p, b, seed), new_lambda.get((p, b, seed))), "lambda_max": 1.0}
+                    for p in pairs for b in lambda_budgets for seed in args.seeds]
+    lambda_steps, lambda_moves = converged_budget([{**r, "method": "dann"} for r in lambda_curve], pairs,
+                                                  lambda_budgets, methods=("dann",))
+    lambda_rows = [r for r in lambda_curve if r["steps"] == lambda_steps]
+    lambda_not_converged = [] if lambda_steps < lambda_budgets[-1] else [
+        m for m in lambda_moves if m["to"] == lambda_steps and abs(m["move_points"]) >= TOLERANCE]
     shift, alignment, signal = {}, {}, {}
     for pair in pairs:
         vec = vectorised(pair, base.max_features)
@@ -164,10 +174,13 @@ def main(argv: list[str] | None = None) -> int:
                            "labelled texts", "moves": moves, "curve": curve},
         "not_converged": not_converged,
         "lambda_sensitivity": lambda_rows,
+        "lambda_budget": {"steps": lambda_budgets, "chosen": lambda_steps, "moves": lambda_moves,
+                          "not_converged": lambda_not_converged, "curve": lambda_curve},
         "shift": shift, "feature_domain_accuracy": alignment, "word_signal": signal,
         "config": text.config_dict(chosen),
-        "reused": {"runs": len(done) and sum(1 for r in curve if (r["pair"], r["steps"], r["method"], r["seed"]) in done)
-                   + len(old_lambda), "from": earlier.get("date")} if earlier else None,
+        "reused": {"runs": sum(1 for r in curve if (r["pair"], r["steps"], r["method"], r["seed"]) in done)
+                   + sum(1 for r in lambda_curve if (r["pair"], r["steps"], r["seed"]) in old_lambda),
+                   "from": earlier.get("date")} if earlier else None,
         **provenance.record(MODULES, threads=1, script="data_scripts/text_reference.py"),
         "seconds": round(time.perf_counter() - start, 1),
     }
