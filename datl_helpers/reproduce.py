@@ -7,9 +7,9 @@ count) and the command that runs that row again through the same code path as th
 reference row was measured at them, so the defaults are checked too; notebook 02's strategies,
 which have no command, through the reference script's own job runner). :func:`check` runs it and compares: the
 row reproduces when every compared value moved by at most the slice's tolerance (percentage
-points). The tolerance is what another thread count moves that family (measured, 3 seeds, one and
-two threads: ``docs/results.md``); on the machine and thread count that made the reference, runs
-reproduce to the last digit.
+points). The tolerance is at least a point and above what another thread count, or torch's
+non-vectorised kernels, moved that row (measured, seeds 0-2: ``docs/reproducibility.md``); on the
+machine and thread count that made the reference, runs reproduce to the last digit.
 
 A reference that no longer reproduces fails with the command that regenerates it. ``python -m
 datl_helpers reproduce --record`` runs every slice and, when all reproduce, records in each reference
@@ -95,7 +95,7 @@ SLICES: tuple[Slice, ...] = (
                             augment="heavy", seed=seed),
           lambda r: ["transfer", "--target", "mnistm", "--method", "scratch", "--labels-per-class", "10",
                      "--augment", "heavy", "--seeds", str(r["seed"])],
-          None, ("target_accuracy",), 1.0, 1, f"{REGENERATE} augmentation", ("transfer", "data")),
+          None, ("target_accuracy",), 2.0, 1, f"{REGENERATE} augmentation", ("transfer", "data")),
     Slice("DANN, mnist -> mnistm", "04_domain_adversarial.json",
           lambda load, seed: only(load("04_domain_adversarial.json")["runs"], pair="mnist -> mnistm", method="dann", seed=seed),
           lambda r: ["adapt", "--source", "mnist", "--target", "mnistm", "--method", "dann", "--seeds", str(r["seed"])],
@@ -121,12 +121,12 @@ SLICES: tuple[Slice, ...] = (
     Slice("text DANN, movies -> food, the default budget", "07_beyond_images_text.json",
           lambda load, seed: only(load("07_beyond_images_text.json")["runs"], pair="movies->food", method="dann", seed=seed),
           lambda r: ["adapt", "--source", "movies", "--target", "food", "--method", "dann", "--seeds", str(r["seed"])],
-          None, ("target_accuracy", "target_auc"), 1.0, 1, "python data_scripts/text_reference.py", ("text", "data")),
+          None, ("target_accuracy", "target_auc"), 4.0, 1, "python data_scripts/text_reference.py", ("text", "data")),
     Slice("budget curve: scratch, mnistm, 10 labels/class, 100 steps", "budget_curves.json",
           lambda load, seed: curve_row(load, "transfer-scratch-10", 100, seed),
           lambda r: ["transfer", "--target", "mnistm", "--method", "scratch", "--labels-per-class", "10",
                      "--steps", str(r["steps"]), "--seeds", str(r["seed"])],
-          None, ("target_accuracy",), 1.0, 1, f"{REGENERATE} budgets", ("transfer", "data")),
+          None, ("target_accuracy",), 1.5, 1, f"{REGENERATE} budgets", ("transfer", "data")),
 )
 
 
