@@ -286,7 +286,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     for err in failed:
         print(f"  {err}", flush=True)
     print(format_table([{"reference": r["reference"], "threads": r["threads"],
-                         **{f"{k} moved": f"{v:+.1f}" for k, v in r["moved_points"].items()},
+                         "moved (points)": ", ".join(f"{k} {v:+.1f}" for k, v in r["moved_points"].items()),
                          "tolerance": r["tolerance_points"], "seconds": r["seconds"]} for r in results]))
     if args.json:
         write_json(args.json, {"command": "reproduce", "results": results, "failed": failed, "versions": versions()})
