@@ -249,11 +249,12 @@ def record(results: list[dict]) -> None:
     """After every slice of a reference reproduced: write the code they ran into its ``verified``."""
     from datl_helpers import provenance
 
+    tree = provenance.git_commit()  # as the rows ran: before the first reference is rewritten
     for name in dict.fromkeys(r["reference"] for r in results):
         payload = _load(name)
         info = provenance.record(modules_of(name), threads=sorted({r["threads"] for r in results
                                                                    if r["reference"] == name}))
-        payload["verified"] = {"by": "python -m datl_helpers reproduce --record",
-                               **{k: info[k] for k in ("date", "commit", "clean", "versions", "code")},
+        payload["verified"] = {"by": "python -m datl_helpers reproduce --record", **tree,
+                               **{k: info[k] for k in ("date", "versions", "code")},
                                "slices": [r for r in results if r["reference"] == name]}
         provenance.write_json(REFERENCE / name, payload)
