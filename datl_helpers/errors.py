@@ -72,6 +72,10 @@ class ResultsError(DatlError, ValueError):
     """A results file that cannot be read (corrupted or from another version)."""
 
 
+class NotReproducedError(DatlError, AssertionError):
+    """A reference row that the code no longer gives, within its family's tolerance (``reproduce``)."""
+
+
 class ChoiceError(DatlError, ValueError):
     """A name that is not one of the choices offered (a method, a strategy, a preset, ...)."""
 

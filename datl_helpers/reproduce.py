@@ -28,15 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datl_helpers.errors import DatlError
+from datl_helpers.errors import DatlError, NotReproducedError
 from datl_helpers.provenance import changed_modules, code_hashes
 
 REFERENCE = Path(__file__).resolve().parent / "reference_results"
 REGENERATE = "python data_scripts/converged_reference.py"
-
-
-class NotReproducedError(DatlError, AssertionError):
-    """A reference row that the code no longer gives (within its family's tolerance)."""
 
 
 @dataclass(frozen=True)
