@@ -10,7 +10,7 @@
     robust   --target T --labels-per-class K --method scratch|linear-probe|finetune|dann|source-only [--backbone standard|robust]
              [--adversarial-training none|fgsm|pgd] [--eps 2/255 4/255 8/255] [--seeds ...]
              clean and robust (FGSM, PGD-10) accuracy of a transferred model
-    run-notebooks --out DIR [--smoke] [--device auto|cpu|cuda] [--notebooks NAME ...]
+    run-notebooks --out DIR [--smoke] [--device auto|cpu|cuda|mps] [--notebooks NAME ...]
              execute every course notebook, export .ipynb and .html, report time and peak memory
     exercises --out notebooks/exercises [--check]   write (or check) the student versions
     reproduce [--only FILE ...] [--record]   re-run one cheap row of every reference result and compare

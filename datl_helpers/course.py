@@ -26,7 +26,7 @@ from typing import Any
 
 from datl_helpers.errors import DatlError, NotebooksNotFoundError, UnknownNotebookError, check_choice
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # what run-notebooks passes to the notebooks as DEVICE (train.resolve_device)
 PUBLIC_REPO = "datl-course/datl"  # owner/name on GitHub, for the Binder and Colab links (forks: change it here)
 CELL_TIMEOUT = 900  # seconds; a stalled cell fails its notebook instead of hanging the run
 KERNEL = "python3"

@@ -174,3 +174,19 @@ def test_progress_bar_counts_steps_and_respects_tqdm_disable(capsys, monkeypatch
     assert not train.quiet()
     monkeypatch.setenv("TQDM_DISABLE", "1")
     assert train.quiet()
+
+
+def test_mps_is_accepted_wherever_cuda_is(monkeypatch):
+    """Apple silicon: "mps" is a device for the notebooks and the commands, as "cuda" is (MPS mocked)."""
+    from datl_helpers import course
+    from datl_helpers.__main__ import build_parser
+
+    assert {"cuda", "mps"} <= set(course.DEVICES)
+    assert build_parser().parse_args(["run-notebooks", "--out", "x", "--device", "mps"]).device == "mps"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="Apple MPS is not available"):
+        train.resolve_device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert train.resolve_device("mps") == torch.device("mps")
+    assert train.resolve_device("auto") == torch.device("mps")
