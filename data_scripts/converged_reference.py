@@ -719,9 +719,8 @@ def provenance(budget: dict | None = None, threads: int | dict = 1) -> dict:
     ``code`` is added by :func:`write_json`, which knows the file)."""
     from datl_helpers import provenance as prov
 
-    info = prov.record((), threads, script="data_scripts/converged_reference.py")
-    del info["code"]
-    return {**info, **({"budget": budget} if budget else {})}
+    return {**prov.record(None, threads, script="data_scripts/converged_reference.py"),
+            **({"budget": budget} if budget else {})}
 
 
 def write_json(path: Path, payload: dict) -> None:

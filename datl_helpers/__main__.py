@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from datl_helpers.errors import DatlError
+from datl_helpers.provenance import versions, write_json
 
 
 def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
@@ -40,18 +41,6 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
-
-
-def write_json(path: Path, payload: dict) -> None:
-    from datl_helpers import provenance
-
-    provenance.write_json(path, payload)
-
-
-def versions() -> dict[str, str]:
-    from datl_helpers import provenance
-
-    return provenance.versions()
 
 
 def cmd_domains(args: argparse.Namespace) -> int:

@@ -856,8 +856,13 @@ SENTIMENT, SPAM = "movies->food", "spam_old->spam_new"
 def _text_gain(payload: dict, pair: str, value: str = "target_accuracy") -> dict:
     """DANN minus source-only on ``pair`` (points), paired by seed: the mean, its 95 % interval
     (Student's t) and on how many seeds DANN is ahead."""
-    diffs = list(paired_differences(payload["runs"], {"method": "dann"}, {"method": "source-only"}, value,
-                                    pair=pair).values())
+    return _interval_of(paired_differences(payload["runs"], {"method": "dann"}, {"method": "source-only"}, value,
+                                           pair=pair))
+
+
+def _interval_of(differences: dict[int, float]) -> dict:
+    """Paired differences (points, by seed): their mean, 95 % interval, and on how many seeds they are positive."""
+    diffs = list(differences.values())
     lo, hi = paired_interval(diffs)
     return {"mean": sum(diffs) / len(diffs), "lo": lo, "hi": hi, "ahead": sum(d > 0 for d in diffs), "n": len(diffs)}
 
@@ -922,11 +927,8 @@ def _lambda_one(payload: dict) -> dict:
 
     def gain(pair: str, steps: int, value: str = "target_accuracy") -> dict:
         rows = select(budget["curve"], steps=steps) + source_only
-        diffs = list(paired_differences(rows, {"lambda_max": 1.0}, {"method": "source-only"}, value,
-                                        pair=pair).values())
-        lo, hi = paired_interval(diffs)
-        return {"mean": sum(diffs) / len(diffs), "lo": lo, "hi": hi, "ahead": sum(d > 0 for d in diffs),
-                "n": len(diffs)}
+        return _interval_of(paired_differences(rows, {"lambda_max": 1.0}, {"method": "source-only"}, value,
+                                               pair=pair))
 
     first, last = budget["steps"][0], budget["steps"][-1]
     short, long = gain(SENTIMENT, first), gain(SENTIMENT, last)

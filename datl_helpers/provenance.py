@@ -113,12 +113,12 @@ def versions() -> dict[str, str]:
             "scikit-learn": sklearn.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
 
 
-def record(modules: Iterable[str], threads: int | dict, device: str = "cpu", command: str | None = None,
+def record(modules: Iterable[str] | None, threads: int | dict | list, device: str = "cpu",
            script: str | None = None) -> dict:
-    """The provenance fields of a result file whose runs depend on ``modules``."""
+    """The provenance fields of a result file whose runs depend on ``modules`` (None: no ``code``)."""
     return {"date": datetime.date.today().isoformat(), "device": device, "torch_threads_per_run": threads,
-            "versions": versions(), **({"script": script} if script else {}),
-            "command": command or command_line(), **git_commit(), "code": code_hashes(modules)}
+            "versions": versions(), **({"script": script} if script else {}), "command": command_line(),
+            **git_commit(), **({"code": code_hashes(modules)} if modules is not None else {})}
 
 
 def write_json(path: Path, payload: dict) -> None:

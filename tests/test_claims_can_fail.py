@@ -16,12 +16,9 @@ import pytest
 
 from datl_helpers import claims
 from datl_helpers.errors import DatlError
-from datl_helpers.summary import REFERENCE_DIR
+from datl_helpers.summary import REFERENCE_DIR, RESULT_FILES, SIDE_STUDIES
 
-FILES = {"01": "01_feature_extraction.json", "02": "02_fine_tuning.json", "03": "03_augmentation.json",
-         "04": "04_domain_adversarial.json", "04-semi": "04_semi_supervised.json",
-         "04-paper": "04_paper_protocol.json", "06": "06_adversarial_robustness.json",
-         "07": "07_beyond_images_text.json"}
+FILES = {**RESULT_FILES, **SIDE_STUDIES}  # each notebook's (or side study's) converged reference
 NOT_CATEGORIES = {"seed", "seconds", "kept_step"}
 
 Undo = Callable[[], None]
