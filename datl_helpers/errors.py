@@ -68,6 +68,10 @@ class ExerciseFormatError(DatlError, ValueError):
     """A solution cell whose markers are missing or unbalanced."""
 
 
+class QuizFormatError(DatlError, ValueError):
+    """A self-check question or interview card that is malformed (say, no correct option)."""
+
+
 class ResultsError(DatlError, ValueError):
     """A results file that cannot be read (corrupted or from another version)."""
 

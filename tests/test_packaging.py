@@ -36,7 +36,8 @@ def conda_names(path: Path) -> set[str]:
     env = yaml.safe_load(path.read_text())
     names = set()
     for dep in env["dependencies"]:
-        if isinstance(dep, dict):  # the pip: section installs the package itself
+        if isinstance(dep, dict):  # the pip: section: packages only PyPI has, and the course itself (-e .)
+            names |= {_name(d) for d in dep.get("pip", []) if not d.startswith("-")}
             continue
         name = _name(dep)
         names.add(CONDA_TO_PIP.get(name, name))
