@@ -217,6 +217,26 @@ def _wait(page, done, timeout_s: float, what: str, log: Path):
                 f"server log tail:\n{log.read_text()[-2000:]}")
 
 
+def _answer_quiz_and_interview(page, sync_api) -> None:
+    """Notebook 00's self-check (jupyterquiz) and interview practice (ipywidgets): click an option and see
+    its explanation; write an answer, reveal the model answer, tick a rubric point and see the score."""
+    quiz_out = page.locator(".jp-CodeCell").filter(has_text='quiz.show("00")').first.locator(".jp-OutputArea")
+    option = quiz_out.locator(".MCButton").first
+    option.scroll_into_view_if_needed()
+    option.click()
+    feedback = quiz_out.locator(".Feedback").first
+    page.wait_for_function("el => el.textContent.trim().length > 10", arg=feedback.element_handle(), timeout=WIDGET_S * 1000)
+    quiz_out.locator(".Quiz").first.screenshot(path=str(SHOTS / "browser_quiz.png"))
+
+    card = page.locator(".jp-CodeCell").filter(has_text="interview.practice(").first.locator(".jp-OutputArea")
+    card.locator("textarea").first.fill("Domain shift: the inputs differ between training and use.")
+    card.locator("button", has_text="Show model answer").first.click()
+    card.get_by_text("Model answer.").first.wait_for(state="visible", timeout=WIDGET_S * 1000)
+    card.locator("input[type=checkbox]").first.check()
+    page.wait_for_function("el => /Score: 1 of/.test(el.textContent)", arg=card.element_handle(), timeout=WIDGET_S * 1000)
+    card.screenshot(path=str(SHOTS / "browser_interview.png"))
+
+
 def test_notebook00_widgets_render_in_jupyterlab(chromium, jupyterlab):
     from playwright import sync_api
 
@@ -282,6 +302,8 @@ def test_notebook00_widgets_render_in_jupyterlab(chromium, jupyterlab):
             page.wait_for_timeout(300)
             widget_box.screenshot(path=str(widget_shot))
             page.screenshot(path=str(shot))
+
+            _answer_quiz_and_interview(page, sync_api)
         finally:
             browser.close()
     total_s = time.monotonic() - started
