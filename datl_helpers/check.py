@@ -1,5 +1,8 @@
 """Checks for the exercises in notebooks 01-04, 06 and 07: each takes your answer and returns ``Feedback``.
 
+Two kinds: the exercises in the flow of a notebook (1.A, 1.B, ...) are its own mechanism, written where
+it is taught (``IN_FLOW``); those of its '## Exercises' section (1.1, 1.2, ...) go further (``EXERCISES``).
+
 A check builds small inputs of its own, runs your function on them, compares the result with the
 library's own answer, and explains a wrong one in a sentence ("the head is frozen too: ...")
 instead of a traceback. An unanswered exercise (still ``raise NotImplementedError``) says so.
@@ -10,6 +13,7 @@ instead of a traceback. An unanswered exercise (still ``raise NotImplementedErro
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Callable
@@ -87,6 +91,90 @@ def _fresh_model(seed: int = 0):
 # --------------------------------------------------------------------------------------------
 # Notebook 01: feature extraction
 # --------------------------------------------------------------------------------------------
+
+
+def _probe_model(num_classes: int = 5):
+    """A random DigitNet made into a linear probe by the library: fresh head, every stage frozen."""
+    from datl_helpers import models
+
+    model = models.replace_head(_fresh_model(), num_classes)
+    models.freeze_stages(model, len(model.stage_names))
+    return model
+
+
+@_exercise("1.A a linear probe")
+def make_linear_probe(answer: Callable) -> str:
+    model = _fresh_model()
+    pretrained_head = model.head
+    returned = answer(model, 7)
+    model = returned if isinstance(returned, nn.Module) else model
+    if model.head is pretrained_head:
+        raise NotYet("model.head is still the pretrained 10-class head: replace it with a fresh "
+                     "nn.Linear(backbone.feature_dim, num_classes), the one part that learns the target's classes")
+    linears = [m for m in model.head.modules() if isinstance(m, nn.Linear)]
+    if len(linears) != 1:
+        raise NotYet(f"the head has {len(linears)} linear layers; a linear probe's head is exactly one: "
+                     "nn.Linear(backbone.feature_dim, num_classes)")
+    (linear,) = linears
+    if (linear.in_features, linear.out_features) != (model.feature_dim, 7):
+        raise NotYet(f"the head maps {linear.in_features} -> {linear.out_features}; for 7 classes it must map "
+                     f"feature_dim ({model.feature_dim}) -> num_classes (7), one score per class of the target")
+    for name, stage in model.stages.named_children():
+        if any(p.requires_grad for p in stage.parameters()):
+            raise NotYet(f"stage {name!r} still has trainable parameters: freeze every stage (requires_grad_(False) "
+                         "on model.stages' parameters), or training overwrites the pretrained features")
+    if not all(p.requires_grad for p in model.head.parameters()):
+        raise NotYet("the new head is frozen too: freeze the stages only, the head is the one part of a probe that "
+                     "must train")
+    with torch.no_grad():
+        out = model.eval()(torch.rand(4, 3, 32, 32))
+    if tuple(out.shape) != (4, 7):
+        raise NotYet(f"the model returns {tuple(out.shape)} for 4 images; expected (4, 7)")
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return (f"a fresh {model.feature_dim} -> 7 head on a frozen backbone: {trainable:,} of {total:,} parameters "
+            "train, and the pretrained features stay exactly as they are.")
+
+
+@_exercise("1.B one probe step")
+def probe_step(answer: Callable) -> str:
+    from datl_helpers import train
+
+    ours = _probe_model()
+    twin = copy.deepcopy(ours)
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.rand(16, 3, 32, 32, generator=g), torch.randint(0, 5, (16,), generator=g)) for _ in range(2)]
+    opts = [torch.optim.SGD(m.head.parameters(), lr=0.1) for m in (ours, twin)]
+    stats = {k: v.clone() for k, v in ours.stages.named_buffers()}  # BatchNorm's pretrained statistics
+    head_before = ours.head.weight.detach().clone()
+    twin_grads = []
+    for step, (xb, yb) in enumerate(batches):
+        ours.train()  # handed over in train mode, as the training loop leaves it
+        loss = answer(ours, opts[0], xb, yb)
+        twin.train()
+        twin.stages.eval()  # what features.train_linear_head's epoch hook does
+        want, _ = train.train_step(twin, opts[1], xb, yb)
+        twin_grads.append(twin.head.weight.grad.clone())
+        if not isinstance(loss, (int, float, torch.Tensor)) or (isinstance(loss, torch.Tensor) and loss.numel() != 1):
+            raise NotYet(f"return the loss as a float (loss.item()), got {type(loss).__name__}")
+        moved = [k for k, v in ours.stages.named_buffers() if not torch.equal(v, stats[k])]
+        if moved:
+            raise NotYet(f"the stages were in train mode, so BatchNorm's running statistics moved ({moved[0]}): call "
+                         "model.stages.eval() after model.train(), so the frozen stages keep their pretrained statistics")
+        if step == 0 and torch.equal(ours.head.weight.detach(), head_before):
+            raise NotYet("the head did not change: call opt.step() after loss.backward(), or the probe never learns")
+        if not math.isclose(float(loss), want.item(), rel_tol=1e-5, abs_tol=1e-6):
+            raise NotYet(f"the loss is {float(loss):.4f}, expected {want.item():.4f}: the cross-entropy of model(xb) "
+                         "against yb, computed before the step")
+        if not _close(ours.head.weight.detach(), twin.head.weight.detach(), 1e-6):
+            grad = ours.head.weight.grad
+            if step == 1 and grad is not None and _close(grad, twin_grads[0] + twin_grads[1], 1e-6):
+                raise NotYet("the gradients were not zeroed: call opt.zero_grad() before loss.backward(), or every "
+                             "step adds the previous steps' gradients to its own")
+            raise NotYet("after the step the head differs from one plain step: opt.zero_grad(), loss.backward(), "
+                         "opt.step() on the cross-entropy")
+    return ("the head takes the same step as the library's train_step, and the backbone, BatchNorm statistics "
+            "included, stays exactly as pretrained.")
 
 
 @_exercise("1.1 match the pretraining preprocessing")
@@ -198,6 +286,110 @@ def pooled_features(answer: Callable) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+@_exercise("2.A layer-wise learning rates")
+def layerwise_param_groups(answer: Callable) -> str:
+    from datl_helpers import models
+
+    model = _fresh_model()
+    head_lr, decay = 0.01, 0.5
+    groups = answer(model, head_lr, decay)
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and "params" in g and "lr" in g for g in groups):
+        raise NotYet("return a list of dicts, each with 'params' (a list of tensors) and its own 'lr'")
+    names = {id(p): n for n, p in model.named_parameters()}
+    lr_of: dict[int, float] = {}
+    for g in groups:
+        for p in g["params"]:
+            if id(p) in lr_of:
+                raise NotYet(f"parameter {names.get(id(p))!r} is in two groups: the optimizer refuses that, each "
+                             "parameter belongs to exactly one group")
+            lr_of[id(p)] = float(g["lr"])
+    parts = [*model.stages.named_children(), ("head", model.head)]
+    for name, part in parts:
+        what = "the head" if name == "head" else f"stage {name!r}"
+        if not any(id(p) in lr_of for p in part.parameters()):
+            raise NotYet(f"{what} is in no group, so the optimizer would never update it: one group per stage plus "
+                         "one for the head")
+        if not all(id(p) in lr_of for p in part.parameters()):
+            missing = next(n for n, p in model.named_parameters() if id(p) not in lr_of)
+            raise NotYet(f"{missing!r} is in no group, so the optimizer would never update it: put all of "
+                         f"{what}'s parameters (part.parameters()) in its group")
+        if len({lr_of[id(p)] for p in part.parameters()}) > 1:
+            raise NotYet(f"the parameters of {what} have different learning rates: give each part one rate")
+    got = {name: lr_of[id(next(part.parameters()))] for name, part in parts}
+    n = len(parts) - 1
+    first = parts[0][0]
+    if got[first] > got["head"]:
+        raise NotYet(f"the decay runs the wrong way round: {first!r}, the most general stage, learns at {got[first]:.3g} "
+                     f"and the head at {got['head']:.3g}; the head gets head_lr and each part below learns decay "
+                     "times slower, so the general early features move least")
+    if not math.isclose(got["head"], head_lr, rel_tol=1e-6):
+        raise NotYet(f"the head learns at {got['head']:.3g}; it should learn at head_lr ({head_lr:g}): it is new and "
+                     "has the most to learn")
+    for i, (name, _) in enumerate(parts[:-1]):
+        want = head_lr * decay ** (n - i)
+        if not math.isclose(got[name], want, rel_tol=1e-6):
+            raise NotYet(f"stage {name!r} learns at {got[name]:.3g}, expected {want:.3g} (head_lr x decay ** {n - i}): "
+                         "each part learns decay times slower than the part above it")
+    library = models.stage_param_groups(model, lr=head_lr, decay=decay, include_frozen=True)
+    if any(not math.isclose(lr_of[id(p)], g["lr"], rel_tol=1e-6) for g in library for p in g["params"]):
+        raise NotYet("the learning rates differ from models.stage_param_groups(model, head_lr, decay=decay)")
+    torch.optim.SGD(groups, lr=head_lr)  # a valid optimizer spec
+    return (f"the head learns at {head_lr:g} and each stage below it {1 / decay:g} times slower ({first} at "
+            f"{got[first]:.2g}): the general early features move least.")
+
+
+@_exercise("2.B one step of gradual unfreezing")
+def unfreeze_for_epoch(answer: Callable) -> str:
+    from datl_helpers import finetune
+
+    for every in (2, 1):
+        model, twin = _fresh_model(), _fresh_model()
+        hook = finetune.gradual_unfreezing(twin, every=every)
+        names = model.stage_names
+        n = len(names)
+        for epoch in range(n * every + 2):
+            model.train()  # fit puts the model in train mode, then calls the epoch hook
+            twin.train()
+            answer(model, epoch, every)
+            hook(epoch, twin)
+            k = min(n, epoch // every)
+            should_train = names[n - k:]
+            stages = dict(model.stages.named_children())
+            partly = [s for s, m in stages.items()
+                      if any(p.requires_grad for p in m.parameters()) and not all(p.requires_grad for p in m.parameters())]
+            if partly:
+                raise NotYet(f"at epoch {epoch} stage {partly[0]!r} is partly frozen: freeze or unfreeze a stage as a "
+                             "whole (stage.requires_grad_(...))")
+            training = [s for s, m in stages.items() if all(p.requires_grad for p in m.parameters())]
+            if training != should_train:
+                if 0 < k < n and training == names[:k]:
+                    raise NotYet(f"at epoch {epoch} (every={every}) you unfroze {training}, the bottom stages: unfreeze "
+                                 f"from the top ({should_train}), the stages nearest the head hold the most "
+                                 "task-specific features")
+                raise NotYet(f"at epoch {epoch} with every={every} the top epoch // every = {k} stage(s) should train, "
+                             f"{should_train}, and the others be frozen; got {training} training")
+            for name, stage in stages.items():
+                frozen = name not in should_train
+                for module in stage.modules():
+                    if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training == frozen:
+                        if frozen:
+                            raise NotYet(f"at epoch {epoch} stage {name!r} is frozen but its BatchNorm is in train mode: "
+                                         "its running statistics would drift from the pretrained ones; put it in "
+                                         "eval mode")
+                        raise NotYet(f"at epoch {epoch} stage {name!r} trains but its BatchNorm is in eval mode: only "
+                                     "the frozen stages' BatchNorm goes to eval mode")
+            if not all(p.requires_grad for p in model.head.parameters()):
+                raise NotYet(f"at epoch {epoch} the head is frozen: the new head trains from the first epoch on, "
+                             "only the stages wait their turn")
+            state = lambda m: [(p.requires_grad, mod.training) for mod in m.modules()  # noqa: E731
+                               for p in mod.parameters(recurse=False)]
+            if state(model) != state(twin):
+                raise NotYet(f"at epoch {epoch} the model differs from finetune.gradual_unfreezing's: only the stages' "
+                             "requires_grad and their BatchNorm modes should change")
+    return ("one more stage unfreezes from the top every `every` epochs, and the frozen ones keep their BatchNorm "
+            "statistics: the head settles before the backbone moves.")
+
+
 @_exercise("2.1 freeze the first k stages, BatchNorm included")
 def freeze_first(answer: Callable) -> str:
     for k in (0, 2, 4):
@@ -293,6 +485,65 @@ def l2sp_penalty(answer: Callable) -> str:
 # --------------------------------------------------------------------------------------------
 # Notebook 03: augmentation
 # --------------------------------------------------------------------------------------------
+
+
+def _gain_pipeline() -> Callable:
+    """The notebook's pipeline (geometry and colour at strength 1) plus a random gain that can push pixels past 1."""
+    from datl_helpers import augment
+
+    course = augment.build_pipeline(1.0, kinds=("geometry", "colour"))
+
+    def pipeline(group: torch.Tensor) -> torch.Tensor:
+        return course(group) * (0.7 + 0.6 * torch.rand(()))
+
+    return pipeline
+
+
+@_exercise("3.A augmentation, one draw per group")
+def augment_by_groups(answer: Callable) -> str:
+    pipeline = _gain_pipeline()
+    x = torch.rand(20, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+    def reference(seed: int, size: int) -> torch.Tensor:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return torch.cat([pipeline(g) for g in x.split(size)]).clamp(0, 1)
+
+    with torch.random.fork_rng(devices=[]):  # the check leaves the notebook's random state as it found it
+        torch.manual_seed(0)
+        before = torch.random.get_rng_state()
+        out = answer(x.clone(), pipeline, seed=7)
+        state_kept = torch.equal(torch.random.get_rng_state(), before)
+        torch.manual_seed(1)  # another global state: a seeded answer does not care
+        again = answer(x.clone(), pipeline, seed=7)
+        other = answer(x.clone(), pipeline, seed=8)
+        fives = answer(x.clone(), pipeline, seed=7, group_size=5)
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        raise NotYet(f"return the augmented batch, a tensor of shape {tuple(x.shape)}")
+    if out.min() < 0 or out.max() > 1:
+        raise NotYet(f"values reach {out.max().item():.2f}, outside [0, 1]: a transform can push pixels past 1 (this "
+                     "pipeline's random gain does), so clamp the result with .clamp(0, 1)")
+    if not _close(out, again):
+        raise NotYet("two calls with the same seed gave different images: call torch.manual_seed(seed) before "
+                     "drawing, so that a run can be repeated exactly")
+    if _close(out, other):
+        raise NotYet("seeds 7 and 8 gave the same images: the seed must decide the draw (torch.manual_seed(seed))")
+    if not state_kept:
+        raise NotYet("the global random state changed: seed and draw inside torch.random.fork_rng(devices=[]), or "
+                     "every call resets the training loop's own random numbers (shuffling, dropout)")
+    if _close(out, reference(7, len(x))):
+        raise NotYet("one draw for the whole batch: every image got the same rotation and colour change; transform "
+                     "each group of x.split(group_size) on its own, so one batch shows many variations")
+    if _close(out, reference(7, 1)):
+        raise NotYet("one draw per image ignores group_size: draw once per group of group_size images "
+                     "(x.split(group_size)), which costs group_size times fewer draws")
+    if not _close(out, reference(7, 8)):
+        raise NotYet("expected torch.manual_seed(seed), then pipeline(group) for each group of x.split(group_size), "
+                     "concatenated and clamped to [0, 1]")
+    if not isinstance(fives, torch.Tensor) or not _close(fives, reference(7, 5)):
+        raise NotYet("group_size=5 did not give groups of 5: split with x.split(group_size), not a fixed 8")
+    return ("3 draws for 20 images, the same images for the same seed, and the training loop's random state "
+            "untouched: variety at a fraction of the per-image cost.")
 
 
 def _flips(transform) -> list[str]:
@@ -396,6 +647,152 @@ def hurts_from(answer: Callable) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+@_exercise("4.A the gradient-reversal layer")
+def grad_reverse(answer) -> str:
+    if not (isinstance(answer, type) and issubclass(answer, torch.autograd.Function)):
+        raise NotYet("pass the class itself (GradReverse), a subclass of torch.autograd.Function used as "
+                     "GradReverse.apply(x, coeff)")
+    torch.manual_seed(0)
+    for coeff in (0.5, 2.0):
+        x = torch.randn(4, 3, requires_grad=True)
+        w = torch.randn(4, 3)
+        y = answer.apply(x, coeff)
+        if not isinstance(y, torch.Tensor) or y.shape != x.shape:
+            raise NotYet(f"forward must return a tensor of the same shape as x, {tuple(x.shape)}")
+        if not torch.allclose(y, x, atol=1e-6):
+            if torch.allclose(y, -coeff * x, atol=1e-6):
+                raise NotYet("forward returned -coeff * x: going forward the layer is the identity (x.view_as(x)), "
+                             "only the gradient is reversed, so the domain classifier sees the true features")
+            raise NotYet("forward must return x unchanged (x.view_as(x)): the layer is the identity going forward")
+        if not y.requires_grad:
+            raise NotYet("no gradient flows back through the layer: return x.view_as(x), not a detached copy")
+        try:
+            (y * w).sum().backward()
+        except RuntimeError as err:
+            if "incorrect number of gradients" not in str(err):
+                raise
+            raise NotYet("backward must return one gradient per input of forward: (-ctx.coeff * grad_output, None), "
+                         "None for coeff") from None
+        g = x.grad
+        if g is None or g.shape != x.shape:
+            raise NotYet("backward must return the gradient for x, of x's shape, then None for coeff")
+        if torch.allclose(g, w, atol=1e-6):
+            raise NotYet("the gradient passed through unchanged: backward must return -coeff * grad_output, or the "
+                         "features learn to help the domain classifier instead of fooling it")
+        if torch.allclose(g, -w, atol=1e-6):
+            raise NotYet("the gradient is negated but not scaled by coeff: multiply by ctx.coeff too, or lambda "
+                         "cannot ramp the adversary's push up from 0")
+        if torch.allclose(g, coeff * w, atol=1e-6):
+            raise NotYet("the gradient is scaled by coeff but not negated: without the minus sign the features learn "
+                         "to help the domain classifier instead of fooling it")
+        if not torch.allclose(g, -coeff * w, atol=1e-6):
+            raise NotYet("the gradient reaching x should be -coeff * grad_output")
+    return ("the identity going forward, -coeff times the gradient going back: the features are trained to raise "
+            "the very loss the domain classifier lowers.")
+
+
+def _step_twin(model, disc, opt, xs, ys, xt, lam, *, per_domain: bool = True, set_lam: bool = True,
+               label_rows: str = "source", swap: bool = False, zero: bool = True) -> tuple[float, float]:
+    """A DANN step with one thing changed (for telling which mistake an answer made)."""
+    import torch.nn.functional as F
+
+    if set_lam:
+        disc.reverse.coeff = lam
+    feats = (torch.cat([model.features(xs), model.features(xt)]) if per_domain
+             else model.features(torch.cat([xs, xt])))
+    n = len(xs)
+    label_loss = F.cross_entropy(model.head(feats[:n] if label_rows == "source" else feats[n:]), ys)
+    domain = torch.cat([torch.zeros(n), torch.ones(len(xt))])
+    domain_loss = F.binary_cross_entropy_with_logits(disc(feats), 1 - domain if swap else domain)
+    if zero:
+        opt.zero_grad()
+    (label_loss + domain_loss).backward()
+    opt.step()
+    return label_loss.item(), domain_loss.item()
+
+
+def _step_outcome(step: Callable, nets: tuple, batch: tuple, lam: float) -> tuple:
+    """One DANN step on copies of ``nets``: what it returned and every parameter after it."""
+    model, disc = copy.deepcopy(nets)
+    params = [*model.parameters(), *disc.parameters()]
+    for p in params:
+        p.grad = torch.ones_like(p)  # a previous step's gradients, still there
+    opt = torch.optim.SGD(params, lr=0.1)
+    model.train()
+    disc.train()
+    returned = step(model, disc, opt, *batch, lam)
+    return returned, [p.detach().clone() for p in params]
+
+
+def _judge_step(answer: Callable, library: Callable, nets: tuple, batch: tuple, lam: float,
+                mistakes: list[tuple[dict, str]]) -> tuple[float, float]:
+    """Run ``answer`` and the library's step on the same copies; explain a difference by the first of
+    ``mistakes`` (changes to :func:`_step_twin`, and what they mean) that reproduces it."""
+    try:
+        returned, after = _step_outcome(answer, nets, batch, lam)
+    except ValueError as err:
+        if "batch_size" not in str(err):
+            raise
+        n_rows, n_labels = len(batch[0]) + len(batch[2]), len(batch[1])
+        raise NotYet(f"the label loss got logits for the target rows too ({n_rows} rows, {n_labels} labels): the "
+                     "target has no labels, take the label loss on the first len(source_x) rows only") from None
+    try:
+        label_loss, domain_loss = (float(v) for v in returned)
+    except (TypeError, ValueError):
+        raise NotYet("return the two losses as floats: (label_loss.item(), domain_loss.item())") from None
+
+    def same(outcome: tuple) -> bool:
+        (want_label, want_domain), params = outcome
+        return (math.isclose(label_loss, want_label, rel_tol=1e-5, abs_tol=1e-6)
+                and math.isclose(domain_loss, want_domain, rel_tol=1e-5, abs_tol=1e-6)
+                and all(_close(a, b, 1e-5) for a, b in zip(after, params)))
+
+    if same(_step_outcome(library, nets, batch, lam)):
+        return label_loss, domain_loss
+    for changes, explanation in mistakes:
+        if same(_step_outcome(functools.partial(_step_twin, **changes), nets, batch, lam)):
+            raise NotYet(explanation)
+    raise NotYet("the losses or the update differ from the library's step: label loss on the source rows, domain "
+                 "loss (source 0, target 1) on both through disc with disc.reverse.coeff = lam, then zero_grad, "
+                 "one backward of their sum, step")
+
+
+_LAMBDA_NOT_SET = ("lambda was not set: assign disc.reverse.coeff = lam before the forward pass, or the reversal pushes "
+                   "the features with its old strength (1.0 here instead of 0.3)")
+_LABELS_ON_TARGET = ("the label loss used the target rows: the labels belong to the source, the first len(source_x) "
+                     "rows, and the target has none")
+_DOMAINS_SWAPPED = ("the domain labels are swapped: source is 0 and target 1, the convention every reading of the "
+                    "domain classifier (its accuracy, its most target-like words) relies on")
+_NOT_ZEROED = ("the gradients were not zeroed: call opt.zero_grad() before backward(), or the previous step's "
+               "gradients are added to this one's")
+
+
+@_exercise("4.B one DANN step")
+def dann_step(answer: Callable) -> str:
+    from datl_helpers import dann
+
+    model = _fresh_model()
+    disc = dann.DomainClassifier(model.feature_dim, hidden=16)  # reverse.coeff starts at 1.0
+    g = torch.Generator().manual_seed(0)
+    xs, xt = torch.rand(8, 3, 32, 32, generator=g), torch.rand(8, 3, 32, 32, generator=g)
+    ys = torch.randint(0, 10, (8,), generator=g)
+
+    def library(model, disc, opt, xs, ys, xt, lam):
+        disc.reverse.coeff = lam
+        label_loss, domain_loss, *_ = dann.dann_step(model, disc, opt, torch.cat([xs, xt]), ys, len(xs), fast=False,
+                                                     per_domain_bn=True)
+        return label_loss.item(), domain_loss.item()
+
+    one_pass = ("both domains went through the network in one forward pass, so BatchNorm normalised them with shared "
+                "batch statistics: pass source_x and target_x separately (model.features on each), then concatenate")
+    label_loss, domain_loss = _judge_step(answer, library, (model, disc), (xs, ys, xt), 0.3, [
+        ({"set_lam": False}, _LAMBDA_NOT_SET), ({"per_domain": False}, one_pass),
+        ({"label_rows": "target"}, _LABELS_ON_TARGET), ({"swap": True}, _DOMAINS_SWAPPED), ({"zero": False}, _NOT_ZEROED),
+    ])
+    return (f"label loss {label_loss:.3f} on the source, domain loss {domain_loss:.3f} on both domains through the "
+            "reversal, one backward pass: the same losses and update as the library's dann_step.")
+
+
 @_exercise("4.1 the reversal without an autograd.Function")
 def reverse_without_function(answer: Callable) -> str:
     torch.manual_seed(0)
@@ -471,6 +868,90 @@ def _linear_attack_setup(seed: int = 0):
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
     g = torch.Generator().manual_seed(seed)
     return model, torch.rand(12, 3, 4, 4, generator=g), torch.randint(0, 5, (12,), generator=g)
+
+
+def _input_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        return F.cross_entropy(model(x), y).item()
+
+
+@_exercise("6.A FGSM")
+def fgsm(answer: Callable) -> str:
+    import torch.nn.functional as F
+
+    from datl_helpers import robust
+
+    model, x, y = _linear_attack_setup(2)
+    eps = 0.1
+    adv = answer(model, x.clone(), y, eps)
+    if not isinstance(adv, torch.Tensor) or adv.shape != x.shape:
+        raise NotYet(f"return the attacked images, a tensor of shape {tuple(x.shape)}")
+    adv = adv.detach()
+    if _close(adv, robust.fgsm(model, x, y, eps)):
+        return (f"every pixel moves by eps = {eps} along the sign of the loss's gradient: the loss rises from "
+                f"{_input_loss(model, x, y):.3f} to {_input_loss(model, adv, y):.3f} in one step.")
+    xg = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(xg), y), xg)
+    if _close(adv, (x - eps * grad.sign()).clamp(0, 1)):
+        raise NotYet("you stepped down the loss (x - eps * sign(grad)), which makes the model more sure of the right "
+                     "class: an attack steps up, x + eps * sign(grad)")
+    if _close(adv, (x + eps * grad).clamp(0, 1)) or _close(adv, x + eps * grad):
+        raise NotYet("you stepped along the gradient itself: its entries are tiny, so the images barely move; FGSM "
+                     "takes its sign (grad.sign()), moving every pixel by the full eps")
+    if adv.min() < -1e-6 or adv.max() > 1 + 1e-6:
+        raise NotYet("some pixels left [0, 1]: clamp the attacked images (.clamp(0, 1)), or they are not valid "
+                     "images any more")
+    if (adv - x).abs().max() > eps + 1e-5:
+        raise NotYet(f"some pixels moved by {(adv - x).abs().max().item():.3f}, more than eps = {eps}: one step of "
+                     "size eps, no more")
+    raise NotYet("expected x + eps * sign(gradient of the cross-entropy with respect to x), clamped to [0, 1]")
+
+
+def _pgd_setup():
+    """A small ReLU network (the gradient's sign changes along the way) and a batch for PGD."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 32), nn.ReLU(), nn.Linear(32, 5))
+    g = torch.Generator().manual_seed(3)
+    return model, torch.rand(12, 3, 4, 4, generator=g), torch.randint(0, 5, (12,), generator=g)
+
+
+@_exercise("6.B PGD")
+def pgd(answer: Callable) -> str:
+    from datl_helpers import robust
+
+    model, x, y = _pgd_setup()
+    eps, steps = 0.1, 5
+    adv = answer(model, x.clone(), y, eps, steps=steps, generator=torch.Generator().manual_seed(3))
+    if not isinstance(adv, torch.Tensor) or adv.shape != x.shape:
+        raise NotYet(f"return the attacked images, a tensor of shape {tuple(x.shape)}")
+    adv = adv.detach()
+    if adv.min() < -1e-6 or adv.max() > 1 + 1e-6:
+        raise NotYet("some pixels left [0, 1]: clamp after every step (.clamp(0, 1)), or they are not valid images")
+    if (adv - x).abs().max() > eps + 1e-5:
+        raise NotYet(f"some pixels moved by {(adv - x).abs().max().item():.3f}, more than eps = {eps}: after every "
+                     "step project back into the eps-ball around the clean x (torch.min(torch.max(adv, x - eps), "
+                     "x + eps)), or the small steps add up to more than eps")
+    clean, attacked = _input_loss(model, x, y), _input_loss(model, adv, y)
+    if attacked <= clean:
+        raise NotYet(f"the loss at your images ({attacked:.3f}) is not higher than at the clean ones ({clean:.3f}): "
+                     "step up the loss, adv + alpha * sign(grad)")
+    want = robust.pgd(model, x, y, eps, steps=steps, generator=torch.Generator().manual_seed(3))
+    if _close(adv, want, 1e-5):
+        fgsm_loss = _input_loss(model, robust.fgsm(model, x, y, eps), y)
+        return (f"a random start, {steps} projected sign steps: the loss rises from {clean:.3f} to {attacked:.3f} "
+                f"(FGSM's one step: {fgsm_loss:.3f}), never leaving the eps-ball or [0, 1].")
+    if _close(adv, robust.pgd(model, x, y, eps, steps=steps, random_start=False), 1e-5):
+        raise NotYet("no random start: begin at a random point of the eps-ball, (x + eps * (2 * torch.rand(x.shape, "
+                     "generator=generator) - 1)).clamp(0, 1), so the attack does not always set off from x")
+    again = answer(model, x.clone(), y, eps, steps=steps, generator=torch.Generator().manual_seed(3))
+    if not _close(again.detach(), adv, 1e-5):
+        raise NotYet("two calls with the same generator gave different images: draw the random start with "
+                     "torch.rand(x.shape, generator=generator), so an attack can be repeated exactly")
+    raise NotYet("inside the ball and up the loss, but not the course's PGD: the random start "
+                 "(x + eps * (2 * torch.rand(x.shape, generator=generator) - 1)).clamp(0, 1), then `steps` sign steps "
+                 "of alpha = 2.5 * eps / steps, each projected into the eps-ball and [0, 1]")
 
 
 @_exercise("6.1 a targeted attack")
@@ -552,6 +1033,28 @@ def half_accuracy_eps(answer: Callable) -> str:
 # Notebook 07: text
 # --------------------------------------------------------------------------------------------
 
+@_exercise("7.A the DANN step on text")
+def text_dann_step(answer: Callable) -> str:
+    from datl_helpers import dann, text
+
+    g = torch.Generator().manual_seed(0)
+
+    def tfidf(n: int, vocab: int = 40) -> torch.Tensor:  # sparse, non-negative rows of unit length
+        rows = torch.rand(n, vocab, generator=g) * (torch.rand(n, vocab, generator=g) < 0.2)
+        return rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-8)
+
+    xs, xt = tfidf(8), tfidf(8)
+    ys = torch.randint(0, 2, (8,), generator=g)
+    torch.manual_seed(0)
+    net, disc = text.TextNet(40, hidden=8, dropout=0.0), dann.DomainClassifier(8, hidden=8)
+    label_loss, domain_loss = _judge_step(answer, text.text_dann_step, (net, disc), (xs, ys, xt), 0.3, [
+        ({"set_lam": False}, _LAMBDA_NOT_SET), ({"label_rows": "target"}, _LABELS_ON_TARGET),
+        ({"swap": True}, _DOMAINS_SWAPPED), ({"zero": False}, _NOT_ZEROED),
+    ])
+    return (f"label loss {label_loss:.3f} on the labelled source reviews, domain loss {domain_loss:.3f} on both "
+            "through the reversal: notebook 04's step, unchanged, on TF-IDF features.")
+
+
 _SOURCE_TEXTS = ["a moving film with a great cast", "the plot is dull and the film drags",
                  "great acting, a moving story", "dull dialogue and a weak plot"]
 _TARGET_TEXTS = ["this tea tastes great", "stale cookies, weak flavour", "great coffee, fresh taste",
@@ -617,3 +1120,14 @@ EXERCISES: dict[str, list[Callable[..., Feedback]]] = {
     "07": [text_vectorizer, domain_words, gap_closed],
 }
 """The checks of each notebook, in order."""
+
+
+IN_FLOW: dict[str, list[Callable[..., Feedback]]] = {
+    "01": [make_linear_probe, probe_step],
+    "02": [layerwise_param_groups, unfreeze_for_epoch],
+    "03": [augment_by_groups],
+    "04": [grad_reverse, dann_step],
+    "06": [fgsm, pgd],
+    "07": [text_dann_step],
+}
+"""The checks of the exercises in the flow of each notebook (its mechanism), in order."""

@@ -134,7 +134,7 @@ def _card_widget(s: Session, card: dict, numbers, on_change):
     box = w.Textarea(value=s.answers.get(card["id"], ""), placeholder="Your answer, as you would say it ...",
                      layout=w.Layout(width="100%", height="90px"))
     box.observe(lambda change: s.write(card["id"], change["new"]), names="value")
-    button = w.Button(description="Show model answer", icon="eye")
+    button = w.Button(description="Show model answer", icon="eye", layout=w.Layout(width="auto"))
     shown = w.VBox()
 
     def reveal(_=None):

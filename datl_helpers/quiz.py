@@ -146,8 +146,16 @@ def inline_html(text: str) -> str:
 
 
 def for_jupyterquiz(questions: Iterable[dict]) -> list[dict]:
-    """The questions without our own keys (``id``), as jupyterquiz expects them."""
-    return [{k: v for k, v in q.items() if k != "id"} for q in questions]
+    """The questions as jupyterquiz expects them: without our own keys (``id``), texts as HTML (it shows
+    them as HTML, so `code` and **bold** become tags and a stray ``<`` is escaped)."""
+    out = []
+    for q in questions:
+        q = {k: v for k, v in q.items() if k != "id"}
+        q["question"] = inline_html(q["question"])
+        q["answers"] = [{k: inline_html(v) if k in ("answer", "feedback") else v for k, v in a.items()}
+                        for a in q["answers"]]
+        out.append(q)
+    return out
 
 
 def _correct(q: dict) -> str:

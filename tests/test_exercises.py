@@ -245,3 +245,282 @@ def test_attack_exercise_mistakes_are_explained():
         return next((e for e, a in points if a <= points[0][1] / 2), None)
 
     assert "interpolate" in check.half_accuracy_eps(first_below).message
+
+
+# ----- the in-flow exercises: each notebook's mechanism, written by the student where it is taught -----
+
+
+def mechanism(notebook: str) -> dict:
+    """Run the notebook's cells tagged ``mechanism`` (definitions only) and return what they define
+    (as in tests/test_notebook_mechanism.py)."""
+    nb = nbformat.read(NOTEBOOKS / notebook, as_version=4)
+    cells = [c for c in nb.cells if "mechanism" in c.metadata.get("tags", [])]
+    assert cells, f"{notebook} has no cell tagged 'mechanism'"
+    namespace = {"torch": torch}
+    for cell in cells:
+        exec(cell.source, namespace)  # noqa: S102 - our own notebook's definitions
+    return namespace
+
+
+IN_FLOW = [
+    ("01_feature_extraction.ipynb", "make_linear_probe", check.make_linear_probe),
+    ("01_feature_extraction.ipynb", "probe_step", check.probe_step),
+    ("02_fine_tuning.ipynb", "layerwise_param_groups", check.layerwise_param_groups),
+    ("02_fine_tuning.ipynb", "unfreeze_for_epoch", check.unfreeze_for_epoch),
+    ("03_augmentation.ipynb", "augment_by_groups", check.augment_by_groups),
+    ("04_domain_adversarial.ipynb", "GradReverse", check.grad_reverse),
+    ("04_domain_adversarial.ipynb", "dann_step_by_hand", check.dann_step),
+    ("06_adversarial_robustness.ipynb", "fgsm_by_hand", check.fgsm),
+    ("06_adversarial_robustness.ipynb", "pgd_by_hand", check.pgd),
+    ("07_beyond_images_text.ipynb", "text_dann_step_by_hand", check.text_dann_step),
+]
+
+
+def test_in_flow_checks_are_all_tested():
+    assert [c for _, _, c in IN_FLOW] == [c for checks in check.IN_FLOW.values() for c in checks]
+    for key, checks in check.IN_FLOW.items():
+        assert {nb[:2] for nb, _, c in IN_FLOW if c in checks} == {key}
+    assert [c.__name__ for _, _, c in IN_FLOW] == [  # the names the notebooks call
+        "make_linear_probe", "probe_step", "layerwise_param_groups", "unfreeze_for_epoch", "augment_by_groups",
+        "grad_reverse", "dann_step", "fgsm", "pgd", "text_dann_step"]
+
+
+@pytest.mark.parametrize("notebook, name, exercise_check", IN_FLOW, ids=[name for _, name, _ in IN_FLOW])
+def test_in_flow_mechanism_passes_its_check(notebook, name, exercise_check):
+    result = exercise_check(mechanism(notebook)[name])
+    assert result.passed is True, result
+    assert repr(result).startswith("✅ Correct") and "\n" not in result.message
+
+
+class StubReverse(torch.autograd.Function):  # the student version's GradReverse before it is answered
+    @staticmethod
+    def forward(ctx, x, coeff):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize("notebook, name, exercise_check", IN_FLOW, ids=[name for _, name, _ in IN_FLOW])
+def test_in_flow_stub_is_not_answered_yet(notebook, name, exercise_check):
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    result = exercise_check(StubReverse if name == "GradReverse" else stub)
+    assert not result.passed and result.message == check.STUB_MESSAGE
+
+
+def test_linear_probe_mistakes_are_explained():
+    import torch.nn.functional as F
+
+    def probe(backbone, num_classes, head=True, freeze=True, size=None, freeze_head=False):
+        if head:
+            backbone.head = torch.nn.Linear(backbone.feature_dim, size or num_classes)
+        for p in (backbone.parameters() if freeze_head else backbone.stages.parameters()):
+            p.requires_grad_(not freeze)
+        return backbone
+
+    msg = lambda **kw: check.make_linear_probe(lambda b, k: probe(b, k, **kw)).message  # noqa: E731
+    assert "still has trainable parameters" in msg(freeze=False)
+    assert "head is frozen too" in msg(freeze_head=True)
+    assert "one score per class" in msg(size=10)
+    assert "still the pretrained 10-class head" in msg(head=False)
+
+    def step(model, opt, xb, yb, stages_eval=True, zero=True, update=True):
+        model.train()
+        if stages_eval:
+            model.stages.eval()
+        loss = F.cross_entropy(model(xb), yb)
+        if zero:
+            opt.zero_grad()
+        loss.backward()
+        if update:
+            opt.step()
+        return loss.item()
+
+    msg = lambda **kw: check.probe_step(lambda m, o, x, y: step(m, o, x, y, **kw)).message  # noqa: E731
+    assert "running statistics moved" in msg(stages_eval=False)
+    assert "gradients were not zeroed" in msg(zero=False)
+    assert "call opt.step()" in msg(update=False)
+    assert check.probe_step(step).passed
+    assert "return the loss as a float" in check.probe_step(lambda m, o, x, y: step(m, o, x, y) and None).message
+
+
+def test_layerwise_and_unfreezing_mistakes_are_explained():
+    from torch import nn
+
+    def groups(model, head_lr, decay, reverse=False, head=True, exponent_from=0):
+        parts = [*model.stages.named_children(), *([("head", model.head)] if head else [])]
+        n = len(model.stage_names)
+        lrs = [head_lr * decay ** (i if reverse else n - i - exponent_from) for i in range(len(parts))]
+        return [{"name": name, "params": list(part.parameters()), "lr": lr} for (name, part), lr in zip(parts, lrs)]
+
+    msg = lambda fn: check.layerwise_param_groups(fn).message  # noqa: E731
+    assert "wrong way round" in msg(lambda m, lr, d: groups(m, lr, d, reverse=True))
+    assert "the head is in no group" in msg(lambda m, lr, d: groups(m, lr, d, head=False))
+    assert "in two groups" in msg(lambda m, lr, d: [*groups(m, lr, d), {"params": list(m.head.parameters()), "lr": lr}])
+    assert "decay times slower" in msg(lambda m, lr, d: groups(m, lr, d, exponent_from=1)[:-1] + groups(m, lr, d)[-1:])
+    assert "one rate" in msg(lambda m, lr, d: [{"params": [p], "lr": lr * (i + 1)} for i, p in enumerate(m.parameters())])
+
+    def unfreeze(model, epoch, every, from_top=True, bn_eval=True, head=True):
+        stages = list(model.stages.children())
+        k = min(len(stages), epoch // every)
+        training = set(range(len(stages) - k, len(stages))) if from_top else set(range(k))
+        for i, stage in enumerate(stages):
+            stage.requires_grad_(i in training)
+            if bn_eval and i not in training:
+                for module in stage.modules():
+                    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                        module.eval()
+        model.head.requires_grad_(head)
+
+    msg = lambda **kw: check.unfreeze_for_epoch(lambda m, e, every: unfreeze(m, e, every, **kw)).message  # noqa: E731
+    assert check.unfreeze_for_epoch(unfreeze).passed
+    assert "the bottom stages" in msg(from_top=False)
+    assert "BatchNorm is in train mode" in msg(bn_eval=False)
+    assert "the head is frozen" in msg(head=False)
+
+
+def test_group_augmentation_mistakes_are_explained():
+    def by_groups(x, pipeline, seed, group_size=8, fork=True, seeded=True, groups=True, clamp=True):
+        def draw():
+            if seeded:
+                torch.manual_seed(seed)
+            out = torch.cat([pipeline(g) for g in x.split(group_size)]) if groups else pipeline(x)
+            return out.clamp(0, 1) if clamp else out
+
+        if not fork:
+            return draw()
+        with torch.random.fork_rng(devices=[]):
+            return draw()
+
+    msg = lambda **kw: check.augment_by_groups(lambda x, p, seed, group_size=8: by_groups(x, p, seed, group_size, **kw)).message  # noqa: E731
+    state = torch.random.get_rng_state()
+    assert check.augment_by_groups(by_groups).passed
+    assert "one draw for the whole batch" in msg(groups=False)
+    assert "same seed gave different images" in msg(seeded=False)
+    assert "global random state changed" in msg(fork=False)
+    assert "outside [0, 1]" in msg(clamp=False)
+    assert "not a fixed 8" in check.augment_by_groups(lambda x, p, seed, group_size=8: by_groups(x, p, seed)).message
+    assert torch.equal(torch.random.get_rng_state(), state)  # the check itself leaves the random state alone
+
+
+def reversal(sign=-1.0, scaled=True, forward_sign=1.0, two_grads=True):
+    """A GradReverse with one thing changed."""
+
+    class Reverse(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, coeff):
+            ctx.coeff = coeff
+            return forward_sign * x.view_as(x)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            grad = sign * (ctx.coeff if scaled else 1.0) * grad_output
+            return (grad, None) if two_grads else grad
+
+    return Reverse
+
+
+def step_by_hand(model, disc, opt, source_x, source_y, target_x, lam, set_lam=True, per_domain=True,
+                 label_rows="source", swap=False):
+    """Notebook 04's dann_step_by_hand with one thing changed (it is notebook 07's step too)."""
+    import torch.nn.functional as F
+
+    if set_lam:
+        disc.reverse.coeff = lam
+    if per_domain:
+        feats = torch.cat([model.features(source_x), model.features(target_x)])
+    else:
+        feats = model.features(torch.cat([source_x, target_x]))
+    n = len(source_x)
+    rows = {"source": feats[:n], "target": feats[n:], "both": feats}[label_rows]
+    label_loss = F.cross_entropy(model.head(rows), source_y)
+    domain_labels = torch.cat([torch.zeros(n), torch.ones(len(target_x))])
+    domain_loss = F.binary_cross_entropy_with_logits(disc(feats), 1 - domain_labels if swap else domain_labels)
+    opt.zero_grad()
+    (label_loss + domain_loss).backward()
+    opt.step()
+    return label_loss.item(), domain_loss.item()
+
+
+def test_reversal_and_dann_step_mistakes_are_explained():
+    msg = lambda **kw: check.grad_reverse(reversal(**kw)).message  # noqa: E731
+    assert check.grad_reverse(reversal()).passed
+    assert "passed through unchanged" in msg(sign=1.0, scaled=False)
+    assert "not scaled by coeff" in msg(scaled=False)
+    assert "but not negated" in msg(sign=1.0)
+    assert "identity going forward" in msg(forward_sign=-1.0)
+    assert "one gradient per input" in msg(two_grads=False)
+    assert "pass the class itself" in check.grad_reverse(lambda x, c: x).message
+
+    def step(**kw):
+        return check.dann_step(lambda *args: step_by_hand(*args, **kw))
+
+    assert step().passed
+    assert "lambda was not set" in step(set_lam=False).message
+    assert "one forward pass" in step(per_domain=False).message
+    assert "used the target rows" in step(label_rows="target").message
+    assert "the target has no labels" in step(label_rows="both").message
+    assert "domain labels are swapped" in step(swap=True).message
+
+    def no_zero_grad(model, disc, opt, *args):
+        opt.zero_grad = lambda *a, **k: None
+        return step_by_hand(model, disc, opt, *args)
+
+    assert "not zeroed" in check.dann_step(no_zero_grad).message
+    assert "return the two losses" in check.dann_step(lambda *args: step_by_hand(*args)[0]).message
+
+
+def test_fgsm_and_pgd_mistakes_are_explained():
+    import torch.nn.functional as F
+
+    def gradient(model, x, y):
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+        return grad
+
+    def fgsm(model, x, y, eps, sign=1.0, use_sign=True, clamp=True, size=1.0):
+        grad = gradient(model, x, y)
+        adv = x + sign * size * eps * (grad.sign() if use_sign else grad)
+        return adv.clamp(0, 1) if clamp else adv
+
+    msg = lambda **kw: check.fgsm(lambda m, x, y, eps: fgsm(m, x, y, eps, **kw)).message  # noqa: E731
+    assert check.fgsm(fgsm).passed
+    assert "gradient itself" in msg(use_sign=False)
+    assert "stepped down the loss" in msg(sign=-1.0)
+    assert "left [0, 1]" in msg(clamp=False)
+    assert "more than eps" in msg(size=2.0)
+
+    def pgd(model, x, y, eps, steps=10, generator=None, start=True, project=True, clamp=True, sign=1.0, gen=True):
+        alpha = 2.5 * eps / steps
+        adv = x.clone()
+        if start:
+            adv = (x + eps * (2 * torch.rand(x.shape, generator=generator if gen else None) - 1)).clamp(0, 1)
+        for _ in range(steps):
+            adv = adv + sign * alpha * gradient(model, adv, y).sign()
+            if project:
+                adv = torch.min(torch.max(adv, x - eps), x + eps)
+            if clamp:
+                adv = adv.clamp(0, 1)
+        return adv
+
+    msg = lambda **kw: check.pgd(lambda m, x, y, eps, steps=10, generator=None: pgd(m, x, y, eps, steps, generator, **kw)).message  # noqa: E731
+    assert check.pgd(pgd).passed
+    assert "project back into the eps-ball" in msg(project=False)
+    assert "left [0, 1]" in msg(clamp=False)
+    assert "no random start" in msg(start=False)
+    assert "not higher than at the clean" in msg(sign=-1.0)
+    assert "same generator gave different" in msg(gen=False)
+
+
+def test_text_dann_step_mistakes_are_explained():
+    def step(**kw):
+        return check.text_dann_step(lambda *args: step_by_hand(*args, **kw))
+
+    assert step().passed and step(per_domain=False).passed  # no BatchNorm here: one pass or two is the same
+    assert "lambda was not set" in step(set_lam=False).message
+    assert "used the target rows" in step(label_rows="target").message
+    assert "the target has no labels" in step(label_rows="both").message
+    assert "domain labels are swapped" in step(swap=True).message

@@ -122,7 +122,9 @@ def test_markdown_fallback_folds_the_answer_and_every_explanation():
 
 def test_for_jupyterquiz_keeps_its_format_and_show_runs_without_a_kernel(capsys):
     q = quiz.for_jupyterquiz([MC])[0]
-    assert "id" not in q and q["answers"] == MC["answers"]
+    assert "id" not in q and [a["correct"] for a in q["answers"]] == [True, False]
+    html = quiz.for_jupyterquiz([dict(MC, question="Is `x` < **y**?")])[0]["question"]
+    assert html == "Is <code>x</code> &lt; <b>y</b>?"
     quiz.show("03")  # jupyterquiz (or the Markdown fallback) displays; without a kernel it prints a repr
     assert capsys.readouterr().out
 
