@@ -13,6 +13,8 @@
     run-notebooks --out DIR [--smoke] [--device auto|cpu|cuda|mps] [--notebooks NAME ...]
              execute every course notebook, export .ipynb and .html, report time and peak memory
     exercises --out notebooks/exercises [--check]   write (or check) the student versions
+    study-time [--executed DIR] [--check]   measure each section's run time from full-mode runs, write
+             every notebook's course map and study time per section
     reproduce [--only FILE ...] [--record]   re-run one cheap row of every reference result and compare
 
 Every command prints a readable table; ``--json PATH`` also writes machine-readable results. A
@@ -396,6 +398,25 @@ def cmd_exercises(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study_time(args: argparse.Namespace) -> int:
+    from datl_helpers import course, study
+
+    src = args.notebooks_dir or course.find_notebooks()[0].parent
+    if args.check:
+        stale = study.stale(src)
+        if stale:
+            print(f"study time out of date in {', '.join(stale)}; rewrite with `python -m datl_helpers study-time`",
+                  file=sys.stderr)
+            return 1
+        print("every notebook's study time is up to date")
+        return 0
+    if args.executed:
+        print(f"wrote {study.measure(args.executed, src)}")
+    for name in study.write_front_matter(src):
+        print(f"wrote the study time of {name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m datl_helpers", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None,
@@ -522,6 +543,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks-dir", type=Path, default=None, metavar="DIR",
                    help="where the course notebooks are (default: notebooks/ of the repository)")
     p.set_defaults(func=cmd_exercises)
+
+    p = sub.add_parser("study-time", help="course map and study time per section in every notebook's first cell")
+    p.add_argument("--executed", type=Path, default=None, metavar="DIR",
+                   help="full-mode executed notebooks (run-notebooks --out DIR) to measure run time per section from")
+    p.add_argument("--notebooks-dir", type=Path, default=None, help="the course notebooks (default: notebooks/)")
+    p.add_argument("--check", action="store_true", help="only check that every notebook's study time is up to date")
+    p.set_defaults(func=cmd_study_time)
     return parser
 
 

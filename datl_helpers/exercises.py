@@ -1,7 +1,9 @@
 """Student versions of the notebooks: every solution becomes a stub to fill in.
 
 In the course notebooks, a code cell tagged ``solution`` holds an answer between two marker
-lines, ``### BEGIN SOLUTION`` and ``### END SOLUTION``. The student version replaces each marked
+lines, ``### BEGIN SOLUTION`` and ``### END SOLUTION``: the exercises at the end of a notebook, and the
+exercises in the flow, where a notebook's mechanism is taught (their solution is folded away in the
+course notebook and open to write in the student version). The student version replaces each marked
 block with ``# YOUR CODE HERE`` and ``raise NotImplementedError`` at the same indentation, so
 the cell still runs, and the check in the next cell answers "not answered yet" instead of a
 traceback. ``python -m datl_helpers exercises --out notebooks/exercises`` writes them.
@@ -30,6 +32,14 @@ STUDENT_INTRO = (
     "`raise NotImplementedError`; run its cell, then the check below it, which tests your answer on "
     "small inputs of its own and explains in one sentence what is still wrong. The solutions are in "
     "the course notebook `../{name}`: try first, look there after."
+)
+
+
+IN_FLOW_MARK = "*Try it before you look.*"
+IN_FLOW_STUDENT = (
+    "*Your turn.* Write your answer in the next cell in place of `raise NotImplementedError`, run it, then run "
+    "the check below it; the cells further down use your answer, so finish it before you run on. The solution is "
+    "in the course notebook `../{name}`."
 )
 
 
@@ -71,11 +81,15 @@ def student_version(nb, name: str = "notebook"):
         cell = student.cells[i]
         cell.source = stub_source(cell.source, where=f"{name}, cell {i}")
         cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != SOLUTION_TAG] + ["exercise"]
+        if cell.metadata.get("jupyter", {}).pop("source_hidden", None) and not cell.metadata["jupyter"]:
+            del cell.metadata["jupyter"]  # folded in the course notebook, open here
     for cell in student.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         elif cell.source.startswith("## Exercises"):
             cell.source = STUDENT_INTRO.format(name=name)
+        elif IN_FLOW_MARK in cell.source:  # an exercise in the flow: say what to do here, not where to look
+            cell.source = cell.source.split(IN_FLOW_MARK)[0] + IN_FLOW_STUDENT.format(name=name)
     student.cells.insert(0, nbformat.v4.new_markdown_cell(NOTICE.format(name=name)))
     # stable, readable cell ids derived from the position, so regenerating gives the same file
     for i, cell in enumerate(student.cells):

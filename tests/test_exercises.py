@@ -26,11 +26,14 @@ COURSE = sorted(p.name for p in NOTEBOOKS.glob("0[0-9]_*.ipynb") if p.name[:2] i
 
 
 def run_exercise_section(nb) -> list:
-    """Execute the code cells after the '## Exercises' heading; return every check's Feedback."""
+    """Execute the code cells of the '## Exercises' section (up to the next '## ' heading, an appendix say);
+    return every check's Feedback."""
     start = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
     namespace: dict = {}
     results = []
     for cell in nb.cells[start:]:
+        if cell.cell_type == "markdown" and cell.source.startswith("## ") and not cell.source.startswith("## Exercises"):
+            break
         if cell.cell_type != "code":
             continue
         tree = ast.parse(cell.source)
@@ -524,3 +527,24 @@ def test_text_dann_step_mistakes_are_explained():
     assert "used the target rows" in step(label_rows="target").message
     assert "the target has no labels" in step(label_rows="both").message
     assert "domain labels are swapped" in step(swap=True).message
+
+
+@pytest.mark.parametrize("name", COURSE)
+def test_mechanism_is_an_exercise_in_the_flow(name):
+    """Where the mechanism is taught: the exercise first, the solution folded below it, then its check;
+    in the student version the same cell is open, a stub, and the text says what to do."""
+    course = nbformat.read(NOTEBOOKS / name, as_version=4)
+    student = nbformat.read(STUDENT / name, as_version=4)
+    in_flow = [i for i, c in enumerate(course.cells) if {"mechanism", "solution"} <= set(c.metadata.get("tags", []))]
+    assert in_flow, f"{name}: its mechanism is not an exercise in the flow"
+    first_end_exercise = next(i for i, c in enumerate(course.cells) if c.source.startswith("## Exercises"))
+    for i in in_flow:
+        assert i < first_end_exercise
+        before, cell, after = course.cells[i - 1], course.cells[i], course.cells[i + 1]
+        assert before.source.startswith("### Exercise") and exercises.IN_FLOW_MARK in before.source
+        assert cell.metadata["jupyter"]["source_hidden"] is True
+        assert after.cell_type == "code" and "check." in after.source
+        stub = next(c for c in student.cells if c.metadata.get("tags", []) == ["mechanism", "exercise"]
+                    and c.source.split("\n")[0] == cell.source.split("\n")[0])
+        assert "raise NotImplementedError" in stub.source and "source_hidden" not in stub.metadata.get("jupyter", {})
+    assert "*Your turn.*" in "".join(c.source for c in student.cells)
