@@ -863,6 +863,14 @@ def proxy_a_distance(answer: Callable) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _attacked(answer: Callable, model, x: torch.Tensor, labels: torch.Tensor, eps: float) -> torch.Tensor:
+    """The images an attack answer returns for ``x`` (detached), after checking they are a batch like ``x``."""
+    adv = answer(model, x.clone(), labels, eps)
+    if not isinstance(adv, torch.Tensor) or adv.shape != x.shape:
+        raise NotYet(f"return the attacked images, a tensor of shape {tuple(x.shape)}")
+    return adv.detach()
+
+
 def _linear_attack_setup(seed: int = 0):
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
@@ -885,10 +893,7 @@ def fgsm(answer: Callable) -> str:
 
     model, x, y = _linear_attack_setup(2)
     eps = 0.1
-    adv = answer(model, x.clone(), y, eps)
-    if not isinstance(adv, torch.Tensor) or adv.shape != x.shape:
-        raise NotYet(f"return the attacked images, a tensor of shape {tuple(x.shape)}")
-    adv = adv.detach()
+    adv = _attacked(answer, model, x, y, eps)
     if _close(adv, robust.fgsm(model, x, y, eps)):
         return (f"every pixel moves by eps = {eps} along the sign of the loss's gradient: the loss rises from "
                 f"{_input_loss(model, x, y):.3f} to {_input_loss(model, adv, y):.3f} in one step.")
@@ -961,9 +966,7 @@ def targeted_fgsm(answer: Callable) -> str:
     model, x, _ = _linear_attack_setup()
     target = (torch.arange(12) + 2) % 5
     eps = 0.1
-    adv = answer(model, x.clone(), target, eps)
-    if not isinstance(adv, torch.Tensor) or adv.shape != x.shape:
-        raise NotYet(f"return the attacked images, a tensor of shape {tuple(x.shape)}")
+    adv = _attacked(answer, model, x, target, eps)
     if (adv - x).abs().max() > eps + 1e-5:
         raise NotYet(f"some pixels moved by more than eps = {eps}: one step of size eps, then stay in the ball")
     if adv.min() < -1e-6 or adv.max() > 1 + 1e-6:
@@ -988,9 +991,7 @@ def fgm_l2(answer: Callable) -> str:
 
     model, x, y = _linear_attack_setup(1)
     eps = 0.5
-    adv = answer(model, x.clone(), y, eps)
-    if not isinstance(adv, torch.Tensor) or adv.shape != x.shape:
-        raise NotYet(f"return the attacked images, a tensor of shape {tuple(x.shape)}")
+    adv = _attacked(answer, model, x, y, eps)
     xg = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(F.cross_entropy(model(xg), y), xg)
     per_image = grad.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
