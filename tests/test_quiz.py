@@ -258,3 +258,16 @@ def test_each_notebook_shows_its_quiz_and_interview_practice(notebook):
     key = notebook[:2]
     assert f'quiz.show("{key}")' in text and f'interview.cards(["{key}"])' in text
     assert "## Check your understanding" not in text and "## Interview questions this notebook answers" not in text
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_the_right_option_is_not_given_away_by_its_length(notebook):
+    """A learner should not find the right answer by picking the longest option."""
+    mc = [q for q in quiz.load(notebook)["questions"] if q["type"] == "multiple_choice"]
+    longest = 0
+    for q in mc:
+        right = next(len(a["answer"]) for a in q["answers"] if a["correct"])
+        wrong = max(len(a["answer"]) for a in q["answers"] if not a["correct"])
+        assert right <= 1.5 * wrong, f"{q['id']}: the right option is {right / wrong:.1f}x the longest wrong one"
+        longest += right > wrong
+    assert longest <= -(-len(mc) // 3), f"the right option is the longest in {longest} of {len(mc)} questions"
