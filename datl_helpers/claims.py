@@ -81,6 +81,27 @@ def render(notebook: str, payload: dict) -> str:
     return "\n".join(f"- {v}" for v in verdicts(notebook, payload))
 
 
+class Findings:
+    """A notebook's verdicts by name, remembering which were shown, so that each is shown once:
+    ``findings[name]`` beside its figure, ``findings.rest()`` for the ones no figure took."""
+
+    def __init__(self, notebook: str, payload: dict):
+        self.by_name = {v.claim.name: v for v in verdicts(notebook, payload)}
+        self.shown: list[str] = []
+
+    def __getitem__(self, name: str) -> Verdict:
+        if name not in self.by_name:
+            raise ClaimError(f"no claim {name!r}; this notebook's claims: {', '.join(self.by_name)}")
+        if name not in self.shown:  # running a cell again shows it again, not as a new finding
+            self.shown.append(name)
+        return self.by_name[name]
+
+    def rest(self) -> str:
+        """The verdicts not shown yet, as a Markdown list (and marks them shown)."""
+        names = [n for n in self.by_name if n not in self.shown]
+        return "\n".join(f"- {self[n]}" for n in names) or "(every finding of this notebook is shown above)"
+
+
 # --------------------------------------------------------------------------------------------
 # Notebook 03: augmentation
 # --------------------------------------------------------------------------------------------

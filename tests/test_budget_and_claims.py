@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -323,3 +324,25 @@ def test_reused_thread_counts_read_every_shape_a_reference_records():
         {"new runs": 1, "reused runs": [1, 2]}
     assert threads(2, {"torch_threads_per_run": {"new runs": 1, "runs reused from the reference of x": {"a": 2}}}) \
         == {"new runs": 2, "reused runs": [1, 2]}
+
+
+@pytest.mark.parametrize("notebook", ["01", "02", "03", "04", "06", "07"])
+def test_each_finding_is_shown_once_in_its_notebook(notebook):
+    """A finding sits beside its figure once; the appendix-style list shows only the rest (Findings.rest)."""
+    import re
+
+    import nbformat
+
+    path = next(Path(__file__).resolve().parents[1].glob(f"notebooks/{notebook}_*.ipynb"))
+    code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    names = [c.name for c in claims.CLAIMS[notebook]]
+    quoted = {n: len(re.findall(rf"[\"']{n}[\"']", code)) for n in names}
+    assert all(k <= 1 for k in quoted.values()), {n: k for n, k in quoted.items() if k > 1}
+    full = code.count(f'claims.render("{notebook}",')
+    rest = code.count("verdicts.rest()")
+    if all(quoted.values()):  # every finding beside its figure
+        assert full == 0 and rest <= 1
+    elif any(quoted.values()):  # some one by one: the list of the others must skip them
+        assert full == 0 and rest == 1
+    else:  # none one by one: one list of them all
+        assert full + rest == 1
