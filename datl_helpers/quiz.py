@@ -17,6 +17,7 @@ Each notebook has a file ``quizzes/NN_name.json`` with two lists:
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -170,8 +171,9 @@ def as_markdown(questions: Iterable[dict]) -> str:
     parts = []
     for i, q in enumerate(questions, 1):
         lines = [f"**{i}. {q['question']}**", ""]
-        if q["type"] == "multiple_choice":
-            lines += [f"- {a['answer']}" for a in q["answers"]]
+        if q["type"] == "multiple_choice":  # in a fixed shuffled order (the files list the right option first)
+            shuffled = random.Random(q.get("id", q["question"])).sample(q["answers"], len(q["answers"]))
+            lines += [f"- {a['answer']}" for a in shuffled]
         feedback = [f"- *{a.get('answer', a.get('type'))}*: {a['feedback']}" for a in q["answers"]]
         lines += ["", f"<details><summary>Answer</summary>\n\n{_correct(q)}\n\n" + "\n".join(feedback) + "\n</details>", ""]
         parts.append("\n".join(lines))

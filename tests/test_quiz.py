@@ -271,3 +271,13 @@ def test_the_right_option_is_not_given_away_by_its_length(notebook):
         assert right <= 1.5 * wrong, f"{q['id']}: the right option is {right / wrong:.1f}x the longest wrong one"
         longest += right > wrong
     assert longest <= -(-len(mc) // 3), f"the right option is the longest in {longest} of {len(mc)} questions"
+
+
+def test_the_markdown_fallback_does_not_always_put_the_right_option_first():
+    firsts = []
+    for n in NOTEBOOKS:
+        for q in quiz.load(n)["questions"]:
+            if q["type"] == "multiple_choice":
+                listed = [line[2:] for line in quiz.as_markdown([q]).splitlines() if line.startswith("- ")][:len(q["answers"])]
+                firsts.append(listed[0] == next(a["answer"] for a in q["answers"] if a["correct"]))
+    assert sum(firsts) < len(firsts) / 2
