@@ -46,7 +46,8 @@ def fill(template: str, numbers: Mapping | None = None) -> str:
     names = fields(template)
     if names and numbers is None:
         raise QuizFormatError(f"this answer cites {', '.join(names)}: pass the numbers (summary.facts(...))")
-    missing = [n for n in names if n not in numbers] if names and not hasattr(numbers, "default_factory") else []
+    # summary.facts is a defaultdict: a number the results at hand lack shows as 'n/a'; a plain dict must have it
+    missing = [] if hasattr(numbers, "default_factory") else [n for n in names if n not in (numbers or {})]
     if missing:
         raise QuizFormatError(f"no number called {', '.join(missing)}; the answer can cite {', '.join(sorted(numbers))}")
     return _Numbers().vformat(template, (), numbers or {})

@@ -29,6 +29,7 @@ MINUTES_PER_QUESTION, MINUTES_PER_CARD, MINUTES_PER_EXERCISE = 1, 3, 5
 INTRODUCTION = "Introduction"
 BEGIN, END = "<!-- study time -->", "<!-- /study time -->"
 CORE, OPTIONAL = ("00", "01", "02", "04", "05"), ("03", "06", "07")
+PRACTICE = ("Check yourself", "Practise for an interview", "Exercises")
 
 
 @dataclass
@@ -72,11 +73,10 @@ def practice_minutes(cells, notebook: str) -> float:
 
     text = "\n".join(c.source for c in cells)
     minutes = MINUTES_PER_EXERCISE * len(re.findall(r"^### Exercise", text, flags=re.M))
-    data = quiz.load(notebook) if notebook[:2] in [n[:2] for n in quiz.notebooks()] else {"questions": [], "interview": []}
     if "quiz.show(" in text:
-        minutes += MINUTES_PER_QUESTION * len(data["questions"])
+        minutes += MINUTES_PER_QUESTION * len(quiz.load(notebook)["questions"])
     if "interview.practice(" in text:
-        minutes += MINUTES_PER_CARD * len(data["interview"])
+        minutes += MINUTES_PER_CARD * len(quiz.load(notebook)["interview"])
     if "interview.flashcards(" in text:
         minutes += MINUTES_PER_CARD * 5  # a few cards, drawn from every notebook
     return minutes
@@ -98,6 +98,11 @@ def total(rows: list[dict]) -> int:
     return 5 * max(1, round(sum(r["minutes"] for r in rows) / 5))
 
 
+def main_and_practice(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The sections of the main path, and those to practise on (self-check, interview, exercises)."""
+    return [r for r in rows if r["section"] not in PRACTICE], [r for r in rows if r["section"] in PRACTICE]
+
+
 def course_map(notebook: str) -> str:
     """One line: where this notebook sits on the core path and the optional notebooks."""
     key = notebook[:2]
@@ -106,7 +111,6 @@ def course_map(notebook: str) -> str:
             + ("" if key in CORE + OPTIONAL else f" (this one: {key})"))
 
 
-PRACTICE = ("Check yourself", "Practise for an interview", "Exercises")
 SHORT = {INTRODUCTION: "intro", "Check yourself": "self-check", "Practise for an interview": "interview",
          "Exercises": "exercises"}
 
@@ -118,8 +122,7 @@ def _short(title: str) -> str:
 
 def front_matter(rows: list[dict], notebook: str) -> str:
     """The study-time block written into a notebook's first cell (between the markers)."""
-    main = [r for r in rows if r["section"] not in PRACTICE]
-    practice = [r for r in rows if r["section"] in PRACTICE]
+    main, practice = main_and_practice(rows)
     by = lambda part: " · ".join(f"{_short(r['section'])} {r['minutes']}" for r in part)  # noqa: E731
     return (f"{BEGIN}\n**Course map:** {course_map(notebook)}.  \n"
             f"**Study time:** about {total(main)} min for the main path ({by(main)})"
