@@ -245,8 +245,9 @@ def curve_table(family: Mapping):
 
 def side_by_side(live: Sequence[Mapping], reference: Sequence[Mapping], by: Sequence[str],
                  live_label: str, reference_label: str, value: str = "target_accuracy"):
-    """Live runs beside the converged reference, one row per group ``by``: 'mean ± std' (%) of each
-    and the difference of the means in points. Only the groups the live run measured are shown."""
+    """Live runs beside the converged reference, one row per group ``by``: 'mean ± std (n seeds)' (%)
+    of each (the mean alone for one seed) and the difference of the means in points. Only the groups
+    the live run measured are shown."""
     import pandas as pd
 
     def stats(rows):
@@ -254,8 +255,9 @@ def side_by_side(live: Sequence[Mapping], reference: Sequence[Mapping], by: Sequ
         frame = frame.assign(**{k: frame[k].astype(str) for k in by})
         return frame.groupby(list(by), sort=False)[value].agg(["mean", "std", "count"]).fillna({"std": 0.0})
 
-    def fmt(part) -> list[str]:
-        return [f"{100 * m:.1f} ± {100 * s:.1f} (n={int(n)})" if n == n else "not measured"
+    def fmt(part) -> list[str]:  # one seed has no spread to show
+        return ["not measured" if n != n else f"{100 * m:.1f} (1 seed)" if n == 1
+                else f"{100 * m:.1f} ± {100 * s:.1f} ({int(n)} seeds)"
                 for m, s, n in zip(part["mean"], part["std"], part["count"])]
 
     ours, ref = stats(live), stats(reference)

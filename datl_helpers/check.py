@@ -450,7 +450,7 @@ def decay_groups(answer: Callable) -> str:
     return f"{n_decay} weight tensors decay; biases and BatchNorm parameters do not; frozen conv1 is left out."
 
 
-@_exercise("2.3 the L2-SP penalty")
+@_exercise("2.C the L2-SP penalty")
 def l2sp_penalty(answer: Callable) -> str:
     model = _fresh_model()
     start = {n: p.detach().clone() for n, p in model.stages.named_parameters()}
@@ -480,6 +480,35 @@ def l2sp_penalty(answer: Callable) -> str:
     if not math.isclose(value.item(), expected, rel_tol=1e-3):
         raise NotYet(f"got {value.item():.4g}, expected {expected:.4g} = strength * sum((w - w0) ** 2)")
     return "zero at the pretrained weights, grows with the squared distance from them, head excluded."
+
+
+@_exercise("2.3 early stopping with patience")
+def early_stopping(answer: Callable) -> str:
+    cases = (  # (validation accuracy per epoch, patience) -> (best epoch, last epoch trained), both from 1
+        (([0.50, 0.60, 0.55, 0.58, 0.57, 0.70], 2), (2, 4)),
+        (([0.10, 0.20, 0.30], 2), (3, 3)),
+        (([0.50, 0.50, 0.50, 0.50], 2), (1, 3)),
+        (([0.50, 0.40, 0.90], 1), (1, 2)),
+    )
+    for (accuracies, patience), want in cases:
+        got = answer(list(accuracies), patience)
+        if not (isinstance(got, tuple | list) and len(got) == 2):
+            raise NotYet("return a pair: (the best epoch, the last epoch trained), both counted from 1")
+        got = tuple(int(v) for v in got)
+        if got == want:
+            continue
+        if got == (want[0] - 1, want[1] - 1):
+            raise NotYet("count epochs from 1, as train.fit's records do: the first epoch is epoch 1")
+        if accuracies == [0.50, 0.50, 0.50, 0.50] and got[0] > 1:
+            raise NotYet("a tie is not an improvement: the best epoch is the first one that reached the best accuracy")
+        if got[1] == want[1] + 1:
+            raise NotYet(f"with patience {patience}, training stops after {patience} epochs in a row without a new "
+                         f"best, not {patience + 1}: {accuracies} stops at epoch {want[1]}")
+        if got[1] == len(accuracies) and want[1] < len(accuracies):
+            raise NotYet(f"{accuracies} with patience {patience} should stop at epoch {want[1]}, before the end; "
+                         "count the epochs since the last improvement and stop when that count reaches the patience")
+        raise NotYet(f"for {accuracies} with patience {patience} expected (best, last) = {want}, got {got}")
+    return "stops after `patience` epochs without a new best; a tie is not a new best; epochs count from 1."
 
 
 # --------------------------------------------------------------------------------------------
@@ -1114,7 +1143,7 @@ def gap_closed(answer: Callable) -> str:
 
 EXERCISES: dict[str, list[Callable[..., Feedback]]] = {
     "01": [to_model_input, mlp_probe, pooled_features],
-    "02": [freeze_first, decay_groups, l2sp_penalty],
+    "02": [freeze_first, decay_groups, early_stopping],
     "03": [colour_pipeline, paired_gain, hurts_from],
     "04": [reverse_without_function, dann_lambda, proxy_a_distance],
     "06": [targeted_fgsm, fgm_l2, half_accuracy_eps],
@@ -1125,7 +1154,7 @@ EXERCISES: dict[str, list[Callable[..., Feedback]]] = {
 
 IN_FLOW: dict[str, list[Callable[..., Feedback]]] = {
     "01": [make_linear_probe, probe_step],
-    "02": [layerwise_param_groups, unfreeze_for_epoch],
+    "02": [layerwise_param_groups, unfreeze_for_epoch, l2sp_penalty],
     "03": [augment_by_groups],
     "04": [grad_reverse, dann_step],
     "06": [fgsm, pgd],

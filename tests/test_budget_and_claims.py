@@ -346,3 +346,16 @@ def test_each_finding_is_shown_once_in_its_notebook(notebook):
         assert full == 0 and rest == 1
     else:  # none one by one: one list of them all
         assert full + rest == 1
+
+
+def test_side_by_side_shows_the_spread_only_where_there_is_one():
+    live = [{"method": "dann", "seed": 0, "target_accuracy": 0.80}]
+    reference = [{"method": "dann", "seed": s, "target_accuracy": a} for s, a in enumerate((0.82, 0.84, 0.86))]
+    reference.append({"method": "oracle", "seed": 0, "target_accuracy": 0.99})
+    table = budget.side_by_side(live, reference, ["method"], "live", "reference")
+    assert list(table.index) == ["dann"]  # only what the live run measured
+    assert table.loc["dann", "live"] == "80.0 (1 seed)"
+    assert table.loc["dann", "reference"] == "84.0 ± 2.0 (3 seeds)"
+    assert table.loc["dann", "live − reference (points)"] == -4.0
+    missing = budget.side_by_side([{"method": "new", "target_accuracy": 0.5}], reference, ["method"], "live", "reference")
+    assert missing.loc["new", "reference"] == "not measured"

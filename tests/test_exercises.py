@@ -172,6 +172,36 @@ def test_optimizer_and_penalty_mistakes_are_explained():
     assert "head" in check.l2sp_penalty(whole).message
 
 
+def test_early_stopping_mistakes_are_explained_and_the_answer_agrees_with_fit():
+    def stop_epochs(acc, patience, ties=False, base=1, extra=0):
+        best, best_epoch, since = float("-inf"), 0, 0
+        for epoch, a in enumerate(acc, start=base):
+            if a > best or (ties and a == best):
+                best, best_epoch, since = a, epoch, 0
+            else:
+                since += 1
+            if since >= patience + extra:
+                return best_epoch, epoch
+        return best_epoch, len(acc) - 1 + base
+
+    assert check.early_stopping(stop_epochs).passed
+    assert "from 1" in check.early_stopping(lambda a, p: stop_epochs(a, p, base=0)).message
+    assert "tie" in check.early_stopping(lambda a, p: stop_epochs(a, p, ties=True)).message
+    assert "not 3" in check.early_stopping(lambda a, p: stop_epochs(a, p, extra=1)).message
+    assert "before the end" in check.early_stopping(lambda a, p: (stop_epochs(a, p)[0], len(a))).message
+
+    # the library's twin: train.fit's early stopping stops at the same epoch and keeps the same best one
+    from datl_helpers import models, train
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=g), torch.randint(0, 10, (64,), generator=g)
+    model = models.replace_head(models.DigitNet(), 10)
+    history = train.fit(model, x[:48], y[:48], train.FitConfig(epochs=12, steps_per_epoch=1, batch_size=16, lr=3e-2,
+                                                               patience=2), x_val=x[48:], y_val=y[48:], device="cpu")
+    assert (history.best_epoch, len(history)) == stop_epochs(history["val_accuracy"], 2)
+
+
 def test_augmentation_and_statistics_mistakes_are_explained(domains):
     from torchvision.transforms import v2
 
@@ -270,6 +300,7 @@ IN_FLOW = [
     ("01_feature_extraction.ipynb", "probe_step", check.probe_step),
     ("02_fine_tuning.ipynb", "layerwise_param_groups", check.layerwise_param_groups),
     ("02_fine_tuning.ipynb", "unfreeze_for_epoch", check.unfreeze_for_epoch),
+    ("02_fine_tuning.ipynb", "l2sp_penalty", check.l2sp_penalty),
     ("03_augmentation.ipynb", "augment_by_groups", check.augment_by_groups),
     ("04_domain_adversarial.ipynb", "GradReverse", check.grad_reverse),
     ("04_domain_adversarial.ipynb", "dann_step_by_hand", check.dann_step),
@@ -284,7 +315,7 @@ def test_in_flow_checks_are_all_tested():
     for key, checks in check.IN_FLOW.items():
         assert {nb[:2] for nb, _, c in IN_FLOW if c in checks} == {key}
     assert [c.__name__ for _, _, c in IN_FLOW] == [  # the names the notebooks call
-        "make_linear_probe", "probe_step", "layerwise_param_groups", "unfreeze_for_epoch", "augment_by_groups",
+        "make_linear_probe", "probe_step", "layerwise_param_groups", "unfreeze_for_epoch", "l2sp_penalty", "augment_by_groups",
         "grad_reverse", "dann_step", "fgsm", "pgd", "text_dann_step"]
 
 

@@ -88,6 +88,38 @@ def test_notebook_06_attacks_match_the_library(domains):
         assert torch.allclose(ours, library, atol=1e-6)
 
 
+def test_notebook_06_adversarial_training_step_matches_the_library(domains):
+    from datl_helpers import robust
+
+    ns = mechanism("06_adversarial_robustness.ipynb")
+    target = domains["mnistm"]
+    xb, yb = to_float(target.x_train[:16]), target.y_train[:16]
+    torch.manual_seed(0)
+    ours = models.replace_head(models.load_pretrained(), 10)
+    library = copy.deepcopy(ours)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (ours, library)]
+    loss = ns["adversarial_training_step"](ours, opts[0], xb, yb, 8 / 255, generator=torch.Generator().manual_seed(5))
+    lib_loss, _ = robust.adversarial_step("fgsm", 8 / 255, seed=5)(library, opts[1], xb, yb)
+    assert loss == pytest.approx(lib_loss.item(), rel=1e-5)
+    for (name, a), b in zip(ours.state_dict().items(), library.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+
+
+def test_notebook_00_shift_test_matches_the_library(domains):
+    import numpy as np
+
+    from datl_helpers import shift
+
+    ns = mechanism("00_setup_and_domains.ipynb")
+    x, _, names = shift.stack_domains({n: domains[n] for n in ("mnist", "mnistm")}, 60, seed=0)
+    vectors = to_float(x).flatten(1).numpy()
+    ours = ns["shift_test"](vectors, names, seed=0)
+    assert ours == pytest.approx(shift.domain_separability(vectors, names, seed=0), abs=1e-9)
+    assert ours > 0.9  # grey strokes against coloured textures
+    same = np.asarray(["a", "b"] * 60)  # one domain split at random: nothing to tell apart
+    assert ns["shift_test"](to_float(domains["mnist"].x_test[:120]).flatten(1).numpy(), same, seed=0) < 0.75
+
+
 def test_notebook_04_reversal_and_domain_classifier_match_the_library():
     ns = mechanism("04_domain_adversarial.ipynb")
     torch.manual_seed(0)
@@ -130,6 +162,32 @@ def test_notebook_02_groups_and_unfreezing_match_the_library():
         assert state(model) == state(twin), epoch
 
 
+def test_notebook_02_loop_matches_fit_config(domains):
+    """The epoch loop written in notebook 02 (layer-wise groups, gradual unfreezing, L2-SP) ends with the
+    weights of the library's twin, finetune.fit_config, after a few epochs of a few steps."""
+    import dataclasses
+
+    from datl_helpers import finetune
+
+    ns = mechanism("02_fine_tuning.ipynb")
+    target = domains["mnistm"]
+    x, y = target.x_train[:40], target.y_train[:40]
+    config = dataclasses.replace(finetune.STRATEGIES["gradual unfreezing"], l2sp=0.1, epochs=4, steps_per_epoch=2,
+                                 gradual_every=1, batch_size=16)
+    train.seed_everything(0)
+    ours = finetune.build(config, 10)
+    library = copy.deepcopy(ours)
+    losses = ns["fine_tune_by_hand"](ours, x, y, config, seed=0)
+    history = finetune.fit_config(library, config, x, y, seed=0, device="cpu")
+    assert len(losses) == len(history) == 4
+    moved = 0
+    for (name, a), b in zip(ours.state_dict().items(), library.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-4), name  # channels_last in the library: rounding only
+        moved += int(not torch.equal(a, finetune.build(config, 10).state_dict()[name]))
+    assert moved > 0
+    assert [p.requires_grad for p in ours.parameters()] == [p.requires_grad for p in library.parameters()]
+
+
 def test_notebook_03_pipeline_matches_the_library():
     from datl_helpers import augment
 
@@ -148,6 +206,30 @@ def test_notebook_03_pipeline_matches_the_library():
     aug = augment.BatchAugment(1.0, kinds=("geometry", "colour"), seed=0)
     out = aug(x)
     assert out.shape == x.shape and not torch.equal(out[:8], x[:8])
+
+
+def test_notebook_03_augmented_step_matches_the_library(domains):
+    """Notebook 03's training step on an augmented batch is train.train_step on the library's augmentation
+    of that batch (the same draw for the same seed): the same loss and the same weights after the step."""
+    from datl_helpers import augment
+
+    ns = mechanism("03_augmentation.ipynb")
+    target = domains["mnistm"]
+    xb, yb = to_float(target.x_train[:16]), target.y_train[:16]
+    torch.manual_seed(0)
+    ours = models.replace_head(models.load_pretrained(), 10)
+    library = copy.deepcopy(ours)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (ours, library)]
+    loss = ns["augmented_step"](ours, opts[0], xb, yb, ns["pipeline_by_hand"](0.75), seed=3)
+    pipeline = augment.build_pipeline(0.75, kinds=("geometry", "colour"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        augmented = torch.cat([pipeline(g) for g in xb.split(8)]).clamp(0, 1)
+    assert not torch.equal(augmented, xb)
+    lib_loss, _ = train.train_step(library, opts[1], augmented, yb)
+    assert loss == pytest.approx(lib_loss.item(), rel=1e-5)
+    for (name, a), b in zip(ours.named_parameters(), library.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
 
 
 def test_notebook_01_photo_recipe_runs_offline_on_a_folder(tmp_path, monkeypatch):
