@@ -16,6 +16,7 @@
     study-time [--executed DIR] [--check]   measure each section's run time from full-mode runs, write
              every notebook's course map and study time per section
     reproduce [--only FILE ...] [--record]   re-run one cheap row of every reference result and compare
+    site     --out DIR --executed DIR          the course website from executed notebooks (Jupyter Book, offline)
 
 Every command prints a readable table; ``--json PATH`` also writes machine-readable results. A
 mistake of the user's (an unknown domain, missing data while offline, ...) prints one line that
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from datl_helpers.errors import DatlError
@@ -398,6 +400,20 @@ def cmd_exercises(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site(args: argparse.Namespace) -> int:
+    from datl_helpers import site
+
+    start = time.perf_counter()
+    info = site.build(args.executed, args.out, args.notebooks_dir)
+    kind = "smoke runs (it says so on every page)" if info["smoke"] else "full-mode runs"
+    print(f"built {len(info['pages'])} pages ({info['bytes'] / 2**20:.1f} MB) from {kind} of "
+          f"{len(info['notebooks'])} notebooks in {time.perf_counter() - start:.0f} s: open {args.out / 'index.html'}")
+    if args.json:
+        write_json(args.json, {"command": "site", "out": str(args.out), "executed": str(args.executed), **info,
+                               "versions": versions()})
+    return 0
+
+
 def cmd_study_time(args: argparse.Namespace) -> int:
     from datl_helpers import course, study
 
@@ -550,6 +566,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks-dir", type=Path, default=None, help="the course notebooks (default: notebooks/)")
     p.add_argument("--check", action="store_true", help="only check that every notebook's study time is up to date")
     p.set_defaults(func=cmd_study_time)
+
+    p = sub.add_parser("site", help="the course website from executed notebooks and the docs pages (Jupyter Book, offline)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the site (replaced when the build succeeds)")
+    p.add_argument("--executed", type=Path, required=True, metavar="DIR",
+                   help="executed notebooks: run-notebooks --out DIR (full mode for the course; --smoke says so on every page)")
+    p.add_argument("--notebooks-dir", type=Path, default=None, help="the course notebooks (default: notebooks/)")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write what was built as JSON")
+    p.set_defaults(func=cmd_site)
     return parser
 
 

@@ -44,25 +44,39 @@ def conda_names(path: Path) -> set[str]:
     return names - NOT_PACKAGES
 
 
-@pytest.mark.parametrize("path", ["environment.yml", "binder/environment.yml"])
-def test_environment_file_parses(path):
-    env = yaml.safe_load((ROOT / path).read_text())
+def test_environment_file_parses():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert isinstance(env, dict) and env.get("name") and env.get("channels")
     assert isinstance(env.get("dependencies"), list) and env["dependencies"]
 
 
-def test_environment_files_list_the_same_packages_as_pyproject():
-    expected = pyproject_names()
-    assert conda_names(ROOT / "environment.yml") == expected
-    assert conda_names(ROOT / "binder" / "environment.yml") == expected
+def test_environment_file_lists_the_same_packages_as_pyproject():
+    assert conda_names(ROOT / "environment.yml") == pyproject_names()
 
 
-def test_binder_environment_is_pinned_and_cpu_only():
-    env = yaml.safe_load((ROOT / "binder" / "environment.yml").read_text())
-    deps = [d for d in env["dependencies"] if isinstance(d, str)]
-    assert all("=" in d for d in deps if _name(d) not in NOT_PACKAGES), "pin every package"
-    assert any(d.startswith("pytorch-cpu=") for d in deps)
-    assert "conda-forge" in env["channels"]
+TEST_ONLY = {"pytest", "nbval", "ruff", "playwright", "adversarial-robustness-toolbox", "jupyter-repo2docker"}
+
+
+def binder_requirements() -> dict[str, str]:
+    """binder/requirements.txt as {package: its specifier}."""
+    lines = [ln.split("#")[0].strip() for ln in (ROOT / "binder" / "requirements.txt").read_text().splitlines()]
+    return {_name(ln): ln[len(_name(ln)):] for ln in lines if ln}
+
+
+def test_binder_installs_what_the_notebooks_need_and_no_test_tooling():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needs = {_name(s) for s in project["dependencies"]}
+    assert set(binder_requirements()) == needs  # JupyterLab comes with repo2docker's own environment
+    assert not set(binder_requirements()) & TEST_ONLY
+    assert not (ROOT / "binder" / "environment.yml").exists(), "repo2docker would use it instead of requirements.txt"
+
+
+def test_binder_pins_every_package_and_bounds_torch():
+    for name, spec in binder_requirements().items():
+        if name in ("torch", "torchvision"):  # a tested range, never one exact build
+            assert ">=" in spec and "<=" in spec and "==" not in spec, (name, spec)
+        else:
+            assert spec.startswith("==") and "," not in spec, (name, spec)
 
 
 def test_torch_is_a_range_not_a_pin():
@@ -76,18 +90,59 @@ def test_postbuild_is_executable_and_stops_on_error():
     assert os.access(post, os.X_OK)
     text = post.read_text()
     assert text.startswith("#!") and "set -e" in text and "prepare" in text
-    # the environment brings the dependencies; postBuild must install datl itself
+    # requirements.txt brings the dependencies; postBuild must install datl itself
     assert re.search(r"^\s*python -m pip install (--no-deps )?(-e )?\.\s*$", text, flags=re.M), text
 
 
 def test_binder_python_satisfies_requires_python():
     from packaging.specifiers import SpecifierSet
 
-    env = yaml.safe_load((ROOT / "binder" / "environment.yml").read_text())
-    python = next(d for d in env["dependencies"] if isinstance(d, str) and _name(d) == "python")
-    version = python.split("=", 1)[1].strip("=")
+    runtime = (ROOT / "binder" / "runtime.txt").read_text().strip()
+    assert re.fullmatch(r"python-3\.\d+", runtime), runtime
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
-    assert version in SpecifierSet(requires), f"binder pins python {version}, pyproject needs {requires}"
+    assert runtime.removeprefix("python-") in SpecifierSet(requires), f"binder runs {runtime}, pyproject needs {requires}"
+
+
+def test_repo2docker_plans_the_build_we_expect(tmp_path):
+    """repo2docker's own detection, offline and without Docker: the Dockerfile it would build."""
+    import shutil
+
+    if shutil.which("repo2docker") is None and not (Path(sys.executable).parent / "repo2docker").exists():
+        pytest.fail("repo2docker is missing: pip install -e '.[test]' installs jupyter-repo2docker")
+    exe = shutil.which("repo2docker") or str(Path(sys.executable).parent / "repo2docker")
+    repo = tmp_path / "repo"  # the files repo2docker looks at; it reads, it does not build
+    shutil.copytree(ROOT / "binder", repo / "binder")
+    shutil.copy(ROOT / "pyproject.toml", repo / "pyproject.toml")
+    shutil.copy(ROOT / "environment.yml", repo / "environment.yml")
+    done = subprocess.run([exe, "--no-build", "--no-run", "--debug", str(repo)], capture_output=True, text=True,
+                          timeout=120)
+    plan = done.stdout + done.stderr
+    assert done.returncode == 0, plan[-3000:]
+    assert "apt-get install --yes --no-install-recommends r-cran-modeldata" in plan  # apt.txt, at build time
+    assert 'pip install --no-cache-dir -r "binder/requirements.txt"' in plan
+    assert "./binder/postBuild" in plan
+    assert "environment.yml" not in plan  # binder/ wins over the top-level conda file
+    assert plan.index("r-cran-modeldata") < plan.index("binder/requirements.txt\"") < plan.index("./binder/postBuild")
+
+
+@pytest.mark.network
+def test_binder_requirements_resolve_with_pip(tmp_path):
+    """pip resolves the pinned requirements (metadata only, nothing installed): Binder's pip will too."""
+    import json
+
+    report = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+                           "--report", str(report), "-r", str(ROOT / "binder" / "requirements.txt")],
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0 and ("NewConnectionError" in done.stderr or "No matching distribution" in done.stderr
+                                 and "from versions: none" in done.stderr):
+        pytest.skip(f"pip cannot reach the package index here: {done.stderr.strip().splitlines()[-1]}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    planned = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+    for name, spec in binder_requirements().items():
+        if spec.startswith("=="):
+            assert planned[name] == spec[2:], (name, planned.get(name))
+    assert "torch" in planned and "jupyterquiz" in planned
 
 
 def test_ci_runs_the_readme_test_command():
@@ -97,7 +152,7 @@ def test_ci_runs_the_readme_test_command():
     test_command = next(c for c in commands if "pytest" in c)
     assert test_command.strip() in ci
     # ... with the browser test's extra and Chromium installed first, so that it runs rather than skips
-    assert '".[browser]"' in ci and "apt-get install" in ci and "chromium" in ci
+    assert '".[browser,site]"' in ci and "apt-get install" in ci and "chromium" in ci
     assert ci.index('".[browser]"') < ci.index(test_command.strip())
     open_command = next(c for c in commands if "jupyter lab" in c)
     assert "notebooks/00_setup_and_domains.ipynb" in open_command
