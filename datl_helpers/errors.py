@@ -53,6 +53,10 @@ class NotebooksNotFoundError(DatlError):
     """No notebooks folder (for example: datl_helpers installed without the course repository)."""
 
 
+class SiteError(DatlError):
+    """The course website cannot be built (executed notebooks or the site extra missing, a failed build)."""
+
+
 class UnknownNotebookError(DatlError, KeyError):
     """A notebook name that is not in the notebooks folder."""
 

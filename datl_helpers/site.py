@@ -23,7 +23,7 @@ from pathlib import Path
 
 from datl_helpers import study
 from datl_helpers.course import default_notebooks_dir, find_notebooks
-from datl_helpers.errors import DatlError
+from datl_helpers.errors import SiteError
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("results", "reproducibility", "cli", "data", "instructors")
@@ -32,10 +32,6 @@ WIDGET_NOTE = ("*An interactive control is here when the notebook runs in Jupyte
                "a static page cannot run it.*")
 SMOKE_BANNER = ("Built from smoke runs (SMOKE=True): the numbers on these pages come from short runs and are not the "
                 "course's results. Build from full-mode runs for those.")
-
-
-class SiteError(DatlError):
-    """The site cannot be built (missing executed notebooks, missing builder)."""
 
 
 def is_smoke(nb: dict) -> bool:

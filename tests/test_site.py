@@ -13,6 +13,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -49,8 +50,8 @@ def built(tmp_path_factory):
             pytest.fail("CI=true but Jupyter Book is missing: pip install -e '.[site]' (.ci/run does)")
         pytest.skip("the site extra: pip install -e '.[site]'")
     out = tmp_path_factory.mktemp("site") / "site"
-    info = site.build(_executed_notebooks(tmp_path_factory), out)
-    return out, info
+    executed = _executed_notebooks(tmp_path_factory)
+    return out, site.build(executed, out), executed
 
 
 def test_static_notebook_replaces_widgets_and_marks_smoke_runs():
@@ -83,13 +84,17 @@ def test_a_missing_executed_notebook_is_a_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_the_site_builds_offline_with_every_page(built):
-    out, info = built
+    out, info, executed = built
     assert (out / "index.html").is_file()
     for stem in info["notebooks"]:
         page = (out / site.page_of(stem)).read_text()
-        assert "<img" in page or stem.startswith("05"), stem  # the figures are on the page
+        figures = sum("image/png" in o.get("data", {}) for c in json.loads((executed / f"{stem}.ipynb").read_text())["cells"]
+                      for o in c.get("outputs", []))
+        assert page.count("<img") >= figures, (stem, figures)  # every figure is on the page
         assert site.WIDGET_NOTE.strip("*")[:40] in page or "widget" not in page.lower(), stem
-    assert "https://cdn" not in (out / site.page_of("02_fine_tuning")).read_text()  # nothing from the internet
+    for rel in info["pages"]:  # nothing is loaded from the internet (links to elsewhere are fine)
+        external = re.findall(r"<(?:script|img|link)\b[^>]*(?:src|href)=\"https?://[^\"]*", (out / rel).read_text())
+        assert not [e for e in external if "rel=\"icon\"" not in e], (rel, external[:3])
     assert (out / "_static" / "mathjax" / "MathJax.js").is_file()
     if info["smoke"]:
         assert all(site.SMOKE_BANNER[:30] in (out / p).read_text() for p in info["pages"])
@@ -114,7 +119,7 @@ def test_every_page_reads_in_a_browser(built):
         if os.environ.get("CI"):
             pytest.fail("CI=true but no chromium: apt-get install chromium")
         pytest.skip("no chromium (apt-get install chromium)")
-    out, info = built
+    out, info, _ = built
     server = _serve(out)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     problems: list[str] = []
