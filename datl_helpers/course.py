@@ -24,10 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from datl_helpers import __version__
 from datl_helpers.errors import DatlError, NotebooksNotFoundError, UnknownNotebookError, check_choice
 
 DEVICES = ("auto", "cpu", "cuda", "mps")  # what run-notebooks passes to the notebooks as DEVICE (train.resolve_device)
 PUBLIC_REPO = "datl-course/datl"  # owner/name on GitHub, for the Binder and Colab links (forks: change it here)
+PUBLIC_REF = f"v{__version__}"  # the release tag the Binder and Colab links open and Colab installs
 CELL_TIMEOUT = 900  # seconds; a stalled cell fails its notebook instead of hanging the run
 KERNEL = "python3"
 
@@ -70,24 +72,26 @@ class PeakMemory:
         self._thread.join()
 
 
-def binder_url(repo: str = PUBLIC_REPO, notebook: str = "00_setup_and_domains.ipynb", ref: str = "HEAD") -> str:
-    """A mybinder.org link that builds ``repo`` (from ``binder/``) and opens JupyterLab at ``notebook``."""
+def binder_url(repo: str = PUBLIC_REPO, notebook: str = "00_setup_and_domains.ipynb", ref: str = PUBLIC_REF) -> str:
+    """A mybinder.org link that builds ``repo`` at ``ref`` (from ``binder/``) and opens JupyterLab at ``notebook``."""
     return f"https://mybinder.org/v2/gh/{repo}/{ref}?urlpath=lab/tree/notebooks/{notebook}"
 
 
-def colab_url(notebook: str, repo: str = PUBLIC_REPO, branch: str = "main") -> str:
-    """A Google Colab link that opens ``notebooks/NOTEBOOK`` of ``repo`` (its first cell installs datl)."""
-    return f"https://colab.research.google.com/github/{repo}/blob/{branch}/notebooks/{notebook}"
+def colab_url(notebook: str, repo: str = PUBLIC_REPO, ref: str = PUBLIC_REF) -> str:
+    """A Google Colab link that opens ``notebooks/NOTEBOOK`` of ``repo`` at ``ref`` (its first cell installs
+    datl from the same ref)."""
+    return f"https://colab.research.google.com/github/{repo}/blob/{ref}/notebooks/{notebook}"
 
 
-def colab_install_cell(repo: str = PUBLIC_REPO) -> str:
-    """The first code cell of every notebook: on Colab, install datl and build the data; elsewhere nothing."""
+def colab_install_cell(repo: str = PUBLIC_REPO, ref: str = PUBLIC_REF) -> str:
+    """The first code cell of every notebook: on Colab, install the release ``ref`` of datl and build the
+    data; elsewhere nothing."""
     return (
         "# On Google Colab: install datl and build the offline data (elsewhere this cell does nothing)\n"
         "import sys\n"
         "\n"
         "if \"google.colab\" in sys.modules:\n"
-        f"    !pip install -q \"datl @ git+https://github.com/{repo}\"\n"
+        f"    !pip install -q \"datl @ git+https://github.com/{repo}@{ref}\"\n"
         "    !python -m datl_helpers prepare"
     )
 

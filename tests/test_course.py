@@ -192,10 +192,17 @@ def test_every_notebook_opens_with_the_colab_install_cell_and_the_readme_links_t
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert course.binder_url() in readme  # the Binder badge opens JupyterLab at notebook 00
+    from datl_helpers import __version__
+
+    assert course.PUBLIC_REF == f"v{__version__}" and f"/{course.PUBLIC_REF}?" in course.binder_url()
+    instructors = (Path(__file__).resolve().parents[1] / "docs" / "instructors.md").read_text()
+    assert f"`{course.PUBLIC_REF}`" in instructors and "PUBLIC_REPO" in instructors  # the docs name the same release
     assert "lab/tree/notebooks/00_setup_and_domains.ipynb" in course.binder_url()
     for path in course.find_notebooks():
         nb = nbformat.read(path, as_version=4)
         first_code = next(c for c in nb.cells if c.cell_type == "code")
         assert first_code.source == course.colab_install_cell(), f"{path.name}: run the Colab cell script"
         assert "google.colab" in first_code.source and "prepare" in first_code.source
+        assert f"git+https://github.com/{course.PUBLIC_REPO}@{course.PUBLIC_REF}\"" in first_code.source  # a release
+        assert f"/blob/{course.PUBLIC_REF}/" in course.colab_url(path.name)  # opened at the release it installs
         assert course.colab_url(path.name) in readme, f"README lacks the Colab link of {path.name}"
