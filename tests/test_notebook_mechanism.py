@@ -26,6 +26,17 @@ def mechanism(notebook: str) -> dict:
     return namespace
 
 
+def _twin_step_setup(domains):
+    """16 mnistm training images, two identical fine-tunable models (the notebook's and the library's
+    side) and an SGD optimizer for each: one step on each must end the same."""
+    target = domains["mnistm"]
+    torch.manual_seed(0)
+    ours = models.replace_head(models.load_pretrained(), 10)
+    library = copy.deepcopy(ours)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (ours, library)]
+    return to_float(target.x_train[:16]), target.y_train[:16], (ours, library), opts
+
+
 def test_notebook_04_dann_step_matches_the_library(domains):
     step_by_hand = mechanism("04_domain_adversarial.ipynb")["dann_step_by_hand"]
     torch.manual_seed(0)
@@ -92,12 +103,7 @@ def test_notebook_06_adversarial_training_step_matches_the_library(domains):
     from datl_helpers import robust
 
     ns = mechanism("06_adversarial_robustness.ipynb")
-    target = domains["mnistm"]
-    xb, yb = to_float(target.x_train[:16]), target.y_train[:16]
-    torch.manual_seed(0)
-    ours = models.replace_head(models.load_pretrained(), 10)
-    library = copy.deepcopy(ours)
-    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (ours, library)]
+    xb, yb, (ours, library), opts = _twin_step_setup(domains)
     loss = ns["adversarial_training_step"](ours, opts[0], xb, yb, 8 / 255, generator=torch.Generator().manual_seed(5))
     lib_loss, _ = robust.adversarial_step("fgsm", 8 / 255, seed=5)(library, opts[1], xb, yb)
     assert loss == pytest.approx(lib_loss.item(), rel=1e-5)
@@ -214,12 +220,7 @@ def test_notebook_03_augmented_step_matches_the_library(domains):
     from datl_helpers import augment
 
     ns = mechanism("03_augmentation.ipynb")
-    target = domains["mnistm"]
-    xb, yb = to_float(target.x_train[:16]), target.y_train[:16]
-    torch.manual_seed(0)
-    ours = models.replace_head(models.load_pretrained(), 10)
-    library = copy.deepcopy(ours)
-    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (ours, library)]
+    xb, yb, (ours, library), opts = _twin_step_setup(domains)
     loss = ns["augmented_step"](ours, opts[0], xb, yb, ns["pipeline_by_hand"](0.75), seed=3)
     pipeline = augment.build_pipeline(0.75, kinds=("geometry", "colour"))
     with torch.random.fork_rng(devices=[]):
