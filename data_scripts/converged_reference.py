@@ -298,12 +298,12 @@ def adapt_job(method: str, source: str, target: str, steps: int, seed: int, prot
 def run_adapt_job(job: dict) -> dict:
     import dataclasses
 
-    from datl_helpers import adaptation, dann
+    from datl_helpers import adaptation, dann, provenance
 
     config = dataclasses.replace(dann.DannConfig(), steps=job["steps"], **job["protocol"])
     row = adaptation.run_method(_domain(job["source"]), _domain(job["target"]), job["method"], seed=job["seed"],
                                 config=config, device="cpu", target_labels=job.get("target_labels", 0))
-    return {**row, "config": dann.config_dict(config)}
+    return {**row, "config": provenance.config_dict(config)}
 
 
 def curve_row(row: dict) -> dict:
@@ -469,7 +469,7 @@ def adaptation(runner: Runner, start: int, largest: int, from_shipped: bool = Fa
     causes and the diagnostics. With ``from_shipped`` the runs of the shipped reference are reused
     (after one of them is reproduced), so only longer budgets and missing runs are trained."""
     from datl_helpers import adaptation as methods
-    from datl_helpers import budget, dann
+    from datl_helpers import budget, dann, provenance
 
     protocol = {}  # the defaults of dann.DannConfig are the protocol
     shipped, check = reuse_shipped(runner, "04_domain_adversarial.json", protocol, "adaptation") if from_shipped \
@@ -506,7 +506,7 @@ def adaptation(runner: Runner, start: int, largest: int, from_shipped: bool = Fa
     payload = {"smoke": False, "reference": True, "device": "cpu", "seeds": SEEDS, "runs": runs,
                "zero_shot": zero_shot(PAIRS), "protocol_steps": causes, "proxy_a_distance": pad_rows,
                "selection": selection_rows,
-               "config": dann.config_dict(dann.DannConfig()),
+               "config": provenance.config_dict(dann.DannConfig()),
                "diagnostics": {"pair": first, "seed": 0, "steps": diag_steps}, "not_converged": unconverged,
                "not_converged_curves": rising,
                **reuse_provenance(runner, {"steps": steps, "batch_size": dann.DannConfig().batch_size}, shipped, check)}
@@ -529,7 +529,7 @@ def paper(runner: Runner, start: int, largest: int, from_shipped: bool = False) 
     paper's protocol on ``mnist -> mnistm``, budget curves from ``start`` steps (3 seeds, doubling;
     families ``adapt-scratch-<method>``), then both at their converged budget. With ``from_shipped``
     the shipped runs are reused (after one of them is reproduced): only longer budgets are trained."""
-    from datl_helpers import budget, dann
+    from datl_helpers import budget, dann, provenance
 
     protocol = paper_protocol()
     shipped, check = reuse_shipped(runner, "04_paper_protocol.json", protocol, "paper") if from_shipped \
@@ -549,7 +549,7 @@ def paper(runner: Runner, start: int, largest: int, from_shipped: bool = False) 
     payload = {"reference": True, "device": "cpu", "seeds": SEEDS, "pair": "{} -> {}".format(*pair),
                "runs": [{k: r[k] for k in keep} for r in rows], "paper": dann.PAPER_RESULTS,
                "from_backbone": from_backbone, "from_backbone_source": f"04_domain_adversarial.json ({adapt04['date']})",
-               "config": dann.config_dict(dann.paper_config()),
+               "config": provenance.config_dict(dann.paper_config()),
                "not_converged": [m for m, f in ((f["method"], f) for f in families.values()) if f["budget"] is None],
                **reuse_provenance(runner, {"steps": steps, "batch_size": dann.paper_config().batch_size}, shipped,
                                   check)}
@@ -765,7 +765,7 @@ def budgets(runner: Runner, start: int, largest: int) -> dict:
 
 
 def augmentation(runner: Runner, steps: dict[str, int] | None = None) -> dict:
-    from datl_helpers import augment, budget, transfer
+    from datl_helpers import augment, budget, provenance, transfer
 
     steps = steps or {f"{m}-{k}": budget.transfer_steps(m, k) for m in ("scratch", "finetune") for k in (10, 50, "all")}
     steps.update({f"linear-probe-{k}": 0 for k in (10, 50, "all")})
@@ -797,7 +797,7 @@ def augmentation(runner: Runner, steps: dict[str, int] | None = None) -> dict:
                   if r["labels_per_class"] == 10 and r["augment"] in ("none", "medium")]
     payload = {
         "smoke": False, "reference": True, "seeds": SEEDS, "target": TARGET,
-        "config": {**transfer.config_dict(transfer.TransferConfig()), "steps": steps, "probe_copies": 4},
+        "config": {**provenance.config_dict(transfer.TransferConfig()), "steps": steps, "probe_copies": 4},
         "presets": augment.PRESETS, "kind_sets": augment.KIND_SETS,
         "grid": presets, "sweep_extra": full_strength, "turnover": augment.turnover(grid_rows),
         "domain_gap": medium_all + kind_rows,

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "lambda_budget": {"steps": lambda_budgets, "chosen": lambda_steps, "moves": lambda_moves,
                           "not_converged": lambda_not_converged, "curve": lambda_curve},
         "shift": shift, "feature_domain_accuracy": alignment, "word_signal": signal,
-        "config": text.config_dict(chosen),
+        "config": provenance.config_dict(chosen),
         "reused": {"runs": sum(1 for r in curve if (r["pair"], r["steps"], r["method"], r["seed"]) in done)
                    + sum(1 for r in lambda_curve if (r["pair"], r["steps"], r["seed"]) in old_lambda),
                    "from": earlier.get("date")} if earlier else None,

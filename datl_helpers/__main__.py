@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from datl_helpers.errors import DatlError
-from datl_helpers.provenance import versions, write_json
+from datl_helpers.provenance import config_dict, versions, write_json
 
 
 def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
@@ -181,7 +181,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         f"macro F1 {mean['macro_f1']:.3f}, {mean['seconds']:.1f} s per run on {device}"
     )
     save_runs(args, {"target": args.target, "labels_per_class": labels, "method": args.method, "seeds": args.seeds,
-                     **transfer.config_dict(config)}, runs, mean, std, device)
+                     **config_dict(config)}, runs, mean, std, device)
     return 0
 
 
@@ -231,7 +231,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         f"{mean['seconds']:.0f} s per run on {device}"
     )
     save_runs(args, {"source": args.source, "target": args.target, "method": args.method, "seeds": args.seeds,
-                     "target_labels": args.target_labels, **dann.config_dict(config)}, runs, mean, std, device)
+                     "target_labels": args.target_labels, **config_dict(config)}, runs, mean, std, device)
     return 0
 
 
@@ -261,7 +261,7 @@ def adapt_text(args: argparse.Namespace) -> int:
         f"{mean['seconds']:.0f} s per run on cpu"
     )
     save_runs(args, {"source": args.source, "target": args.target, "method": args.method, "seeds": args.seeds,
-                     "kind": "text", **text.config_dict(config)}, runs, mean, std, "cpu")
+                     "kind": "text", **config_dict(config)}, runs, mean, std, "cpu")
     return 0
 
 
@@ -345,7 +345,7 @@ def cmd_robust(args: argparse.Namespace) -> int:
           + f", {mean['seconds']:.0f} s per run on {device}")
     save_runs(args, {"target": args.target, "source": args.source if adapting else None,
                      "labels_per_class": args.labels_per_class, "method": args.method, "backbone": args.backbone,
-                     "seeds": args.seeds, **robust.config_dict(config)}, runs, mean, std, device)
+                     "seeds": args.seeds, **config_dict(config)}, runs, mean, std, device)
     return 0
 
 

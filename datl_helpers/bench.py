@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datl_helpers import dann, train
+from datl_helpers import dann, provenance, train
 from datl_helpers.domain import Domain, to_float
 
 
@@ -158,7 +158,7 @@ def run_bench(
     }
     if adapt:
         run = dann.run_adaptation(source, target, "dann", seed=0, device=dev)
-        result["adapt"] = {"source": source.name, "target": target.name, "config": dann.config_dict(dann.DannConfig()),
+        result["adapt"] = {"source": source.name, "target": target.name, "config": provenance.config_dict(dann.DannConfig()),
                            "target_accuracy": run["target_accuracy"], "seconds": run["seconds"]}
     return result
 

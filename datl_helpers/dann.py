@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -437,9 +437,6 @@ def evaluate_adaptation(
         "macro_f1": rep["macro_f1"],
     }
 
-
-def config_dict(config: DannConfig) -> dict:
-    return asdict(config)
 
 
 # --------------------------------------------------------------------------------------------

@@ -113,6 +113,19 @@ def versions() -> dict[str, str]:
             "scikit-learn": sklearn.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
 
 
+def config_dict(config) -> dict:
+    """A configuration dataclass as JSON-ready values, for result files and ``--json``: its fields, each
+    through the ``as_json`` function of its field metadata when it has one (robust's radii become
+    ``"8/255"``)."""
+    from dataclasses import asdict, fields
+
+    out = asdict(config)
+    for f in fields(config):
+        if "as_json" in f.metadata:
+            out[f.name] = f.metadata["as_json"](getattr(config, f.name))
+    return out
+
+
 def record(modules: Iterable[str] | None, threads: int | dict | list, device: str = "cpu",
            script: str | None = None) -> dict:
     """The provenance fields of a result file whose runs depend on ``modules`` (None: no ``code``)."""

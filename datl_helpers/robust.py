@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -247,7 +247,8 @@ class RobustConfig:
     adversarial: str = "none"  # adversarial training: none, fgsm (random start) or pgd
     train_eps: float = 8 / 255  # the radius adversarial training defends
     pgd_train_steps: int = 3
-    eps: tuple[float, ...] = EPS_GRID  # robust accuracy is measured at these radii
+    eps: tuple[float, ...] = field(default=EPS_GRID, metadata={"as_json": lambda radii: [eps_name(e) for e in radii]})
+    # robust accuracy is measured at these radii (written as "8/255" in result files)
     attacks: tuple[str, ...] = ATTACKS
     pgd_steps: int = 10
     n_test: int = 500  # test images attacked (a seeded random subset of the target's test set)
@@ -419,6 +420,3 @@ def parse_eps(text: str) -> float:
         raise DatlError(f"eps must be a radius in [0, 1] pixel units such as 8/255 or 0.03, got {text!r}")
     return value
 
-
-def config_dict(config: RobustConfig) -> dict:
-    return {**asdict(config), "eps": [eps_name(e) for e in config.eps]}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -259,9 +259,6 @@ def run_grid(data: TextData, methods: Sequence[str] = METHODS, seeds: Sequence[i
     return [{"pair": pair, "method": m, **run_text(data, m, s, config)}
             for m, s in tqdm(jobs, desc=pair, disable=not progress or quiet())]
 
-
-def config_dict(config: TextConfig) -> dict:
-    return asdict(config)
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ copies of them. Test images are never augmented.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
@@ -117,6 +117,3 @@ def run_transfer(
         "seconds": round(time.perf_counter() - start, 2),
     }
 
-
-def config_dict(config: TransferConfig) -> dict:
-    return asdict(config)

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from datl_helpers import bench, dann
+from datl_helpers import bench, dann, provenance
 from datl_helpers.__main__ import main
 
 
@@ -43,7 +43,7 @@ def test_fast_and_plain_paths_agree_on_cpu(domains):
     quick = dann.DannConfig(steps=30, batch_size=32, log_every=10)
     fast = dann.run_adaptation(domains["mnist"], domains["mnistm"], "dann", seed=1, config=quick, device="cpu")
     plain = dann.run_adaptation(domains["mnist"], domains["mnistm"], "dann", seed=1,
-                                config=dann.DannConfig(**{**dann.config_dict(quick), "fast": False}), device="cpu")
+                                config=dann.DannConfig(**{**provenance.config_dict(quick), "fast": False}), device="cpu")
     # the same arithmetic in another memory layout: equal up to float rounding
     assert fast["target_accuracy"] == pytest.approx(plain["target_accuracy"], abs=0.02)
     assert fast["source_accuracy"] == pytest.approx(plain["source_accuracy"], abs=0.02)
@@ -83,7 +83,7 @@ def test_fast_dann_step_on_cuda(domains):
 @needs_cuda
 def test_fast_and_plain_paths_agree_on_cuda(domains):
     quick = dann.DannConfig(steps=60, batch_size=64, log_every=10)
-    plain_config = dann.DannConfig(**{**dann.config_dict(quick), "fast": False})
+    plain_config = dann.DannConfig(**{**provenance.config_dict(quick), "fast": False})
     fast = dann.run_adaptation(domains["mnist"], domains["mnistm"], "dann", seed=1, config=quick, device="cuda")
     plain = dann.run_adaptation(domains["mnist"], domains["mnistm"], "dann", seed=1, config=plain_config, device="cuda")
     # bf16 and a fused optimizer change the rounding, so the runs drift apart: a looser tolerance than on CPU

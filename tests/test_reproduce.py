@@ -112,3 +112,13 @@ def test_git_commit_and_command_line():
         "python -m datl_helpers adapt --source 'a b'")
     assert provenance.command_line([str(provenance.ROOT / "data_scripts" / "text_reference.py"), "--seeds", "0"]) == (
         "python data_scripts/text_reference.py --seeds 0")
+
+
+def test_one_config_dict_serves_every_configuration():
+    """provenance.config_dict writes any configuration dataclass; a field can say how it is written."""
+    from datl_helpers import dann, robust, text, transfer
+
+    assert provenance.config_dict(dann.DannConfig(steps=7))["steps"] == 7
+    assert provenance.config_dict(transfer.TransferConfig())["batch_size"] == transfer.TransferConfig().batch_size
+    assert set(provenance.config_dict(text.TextConfig())) == set(text.TextConfig.__dataclass_fields__)
+    assert provenance.config_dict(robust.RobustConfig())["eps"] == ["0/255", "2/255", "4/255", "8/255"]
