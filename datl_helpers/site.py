@@ -60,15 +60,6 @@ def static_notebook(nb: dict, smoke: bool) -> dict:
     return nb
 
 
-def study_minutes(notebook: Path, notebooks_dir: Path) -> int:
-    """The main-path study time of a course notebook, as its front matter states it."""
-    import nbformat
-
-    seconds = study.load_run_seconds(study.study_file(notebooks_dir)).get(notebook.stem, {})
-    main, _ = study.main_and_practice(study.plan(nbformat.read(notebook, as_version=4), notebook.stem, seconds))
-    return study.total(main)
-
-
 def index_page(readme: str) -> str:
     """The README as the site's home page: without the badges (images from the internet)."""
     lines = [ln for ln in readme.splitlines() if not ln.lstrip().startswith("[![")]
@@ -143,7 +134,7 @@ def stage(executed: Path, staging: Path, notebooks_dir: Path | None = None) -> d
     (staging / "docs").mkdir()
     for page in DOCS:
         shutil.copy(ROOT / "docs" / f"{page}.md", staging / "docs" / f"{page}.md")
-    minutes = {p.stem: study_minutes(p, notebooks_dir) for p in course}
+    minutes = {p.stem: study.minutes(p, notebooks_dir)[0] for p in course}  # the main path's
     (staging / "_toc.yml").write_text(toc(course, minutes))
     (staging / "_config.yml").write_text(config(smoke))
     shutil.copytree(mathjax_dir(), staging / "_extra" / "_static" / "mathjax")  # lands in the site's _static/

@@ -103,6 +103,17 @@ def main_and_practice(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     return [r for r in rows if r["section"] not in PRACTICE], [r for r in rows if r["section"] in PRACTICE]
 
 
+def minutes(notebook: Path, notebooks_dir: Path | None = None) -> tuple[int, int | None]:
+    """The study minutes a course notebook's front matter states: (main path, practice); practice is
+    None for a notebook without practice sections."""
+    import nbformat
+
+    notebook = Path(notebook)
+    seconds = load_run_seconds(study_file(notebooks_dir or notebook.parent)).get(notebook.stem, {})
+    main, practice = main_and_practice(plan(nbformat.read(notebook, as_version=4), notebook.stem, seconds))
+    return total(main), (total(practice) if practice else None)
+
+
 def course_map(notebook: str) -> str:
     """One line: where this notebook sits on the core path and the optional notebooks."""
     key = notebook[:2]

@@ -95,11 +95,9 @@ def test_readme_course_map_states_each_notebooks_measured_study_time():
     import re
 
     notebooks = ROOT / "notebooks"
-    seconds = study.load_run_seconds(study.study_file(notebooks))
     readme = (ROOT / "README.md").read_text()
     for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
-        rows = study.plan(nbformat.read(path, as_version=4), path.stem, seconds.get(path.stem, {}))
-        main, practice = study.main_and_practice(rows)
-        stated = f"{study.total(main)} + {study.total(practice)} min" if practice else f"{study.total(main)} min"
+        main, practice = study.minutes(path, notebooks)
+        stated = f"{main} + {practice} min" if practice else f"{main} min"
         row = re.search(rf"^\| \[{path.stem[:2]} .*$", readme, flags=re.M).group(0)
         assert row.endswith(f"| {stated} |"), f"README's row for {path.stem} should say {stated}: {row[-40:]}"
