@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from datl_helpers.__main__ import main as datl_main
+from datl_helpers.cli.main import main as datl_main
 
 
 def main(argv: list[str] | None = None) -> int:

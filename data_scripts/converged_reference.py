@@ -10,7 +10,7 @@
     python data_scripts/converged_reference.py robustness --workers 1  # -> reference_results/06_adversarial_robustness.json
 
 ``budgets`` trains each configuration at doubling budgets (from ``--start`` steps, 3 seeds) until
-doubling moves the mean by less than one point (:mod:`datl_helpers.budget`). The families:
+doubling moves the mean by less than one point (:mod:`datl_helpers.core.budget`). The families:
 few-label transfer to ``mnistm``, one per method (scratch, fine-tuning) and label count (10, 50,
 all), each without augmentation and with the ``heavy`` preset (augmentation makes the training
 task harder, so it is the slowest to converge); a family's budget is the largest converged budget
@@ -726,7 +726,7 @@ def provenance(budget: dict | None = None, threads: int | dict = 1) -> dict:
 def write_json(path: Path, payload: dict) -> None:
     """Write a reference atomically, with a sha256 of every source file its runs depend on."""
     from datl_helpers import provenance as prov
-    from datl_helpers.reproduce import modules_of
+    from datl_helpers.cli.reproduce import modules_of
 
     prov.write_json(path, {**payload, "code": prov.code_hashes(modules_of(path.name))})
     print(f"wrote {path}")

@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 
 from datl_helpers import __version__, data, models, robust, train
-from datl_helpers.cache import sha256_bytes
-from datl_helpers.recolour import pretraining_augment
+from datl_helpers.core.cache import sha256_bytes
+from datl_helpers.transfer.recolour import pretraining_augment
 
 
 def measure_robustness(model: torch.nn.Module, domains: dict) -> dict:

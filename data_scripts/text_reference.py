@@ -3,7 +3,7 @@ pairs, several seeds, at a budget shown to be converged.
 
     python data_scripts/text_reference.py [--seeds 0 1 ... 9] [--budgets 1000 2000 4000] [--workers 2] [--out PATH] [--resume PATH]
 
-Protocol: :class:`datl_helpers.text.TextConfig` (the same for every method; early stopping on a
+Protocol: :class:`datl_helpers.beyond.text.TextConfig` (the same for every method; early stopping on a
 validation split of the labelled training texts, never on target test labels). Convergence: every
 method and pair runs at each budget (each the double of the one before); the converged budget is
 the first whose doubling moves no mean (target accuracy or AUC) by 1 point or more, and the

@@ -1,9 +1,53 @@
 """datl: transfer learning from feature extraction to domain-adversarial training.
 
-Importing the package does no work: each concept lives in its own module, imported when used
-(``from datl_helpers import data, models, train``).
+The library is a stack of layers, each a subpackage that imports only from the layers below it:
+
+====================  ===========================================================================
+``core``              errors, results, the domain type, the training loop, metrics, models, provenance
+``data``              the domain registry: image builders, text corpora, pictures of the shift
+``transfer``          notebooks 01-03: feature extraction, fine-tuning, augmentation
+``adaptation``        notebook 04: the domain-adversarial loss, DANN, the simpler methods, selection
+``robustness``        notebook 06: adversarial examples
+``beyond``            notebook 07: the same layer on text
+``course``            what the notebooks show a learner: claims, the summary, checks, quizzes, widgets
+``cli``               ``python -m datl_helpers COMMAND``
+====================  ===========================================================================
+
+Importing the package does no work. Each module is also reachable by its short name
+(``from datl_helpers import data, dann, train``), imported when first used.
 """
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# Short name -> module, for `from datl_helpers import dann` (one entry per module; tested).
+FACE = {
+    **{m: f"core.{m}" for m in ("errors", "cache", "results", "metrics", "domain", "train", "models",
+                                 "provenance", "budget")},
+    "data": "data", **{m: f"data.{m}" for m in ("registry", "synth", "rserial", "text_domains", "shift")},
+    "transfer": "transfer",
+    **{m: f"transfer.{m}" for m in ("recipe", "features", "finetune", "augment", "recolour", "experiments")},
+    "adaptation": "adaptation",
+    **{m: f"adaptation.{m}" for m in ("methods", "dann", "batchnorm", "selection", "moons")},
+    "robust": "robustness.robust",
+    "text": "beyond.text",
+    **{m: f"course.{m}" for m in ("claims", "summary", "check", "exercises", "widgets", "plots", "runner",
+                                  "live", "study", "site", "quiz", "interview", "predict")},
+    **{m: f"cli.{m}" for m in ("reproduce", "bench")},
+}
+
+__all__ = ["__version__", *FACE]
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in FACE:
+        return importlib.import_module(f"{__name__}.{FACE[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(FACE))

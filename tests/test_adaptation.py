@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from datl_helpers import adaptation, batchnorm, dann, models, selection
-from datl_helpers.__main__ import main
-from datl_helpers.domain import to_float
-from datl_helpers.errors import ChoiceError, DatlError, TooFewSamplesError
+from datl_helpers.cli.main import main
+from datl_helpers.core.domain import to_float
+from datl_helpers.core.errors import ChoiceError, DatlError, TooFewSamplesError
 
 
 def _first_bn_input(model: models.StagedNet, x: torch.Tensor) -> torch.Tensor:
@@ -86,7 +86,7 @@ def test_coral_loss_matches_numpy_covariances():
 
 
 def test_coral_training_shrinks_the_covariance_gap(domains):
-    from datl_helpers.features import extract_features
+    from datl_helpers.transfer.features import extract_features
 
     config = dann.DannConfig(steps=30, batch_size=32, log_every=10)
     src, tgt = domains["mnist"], domains["mnistm"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from datl_helpers import augment, experiments, transfer, widgets
-from datl_helpers.domain import to_float
+from datl_helpers.core.domain import to_float
 
 FAST = transfer.TransferConfig(steps=8, batch_size=32)
 

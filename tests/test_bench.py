@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from datl_helpers import bench, dann, provenance
-from datl_helpers.__main__ import main
+from datl_helpers.cli.main import main
 
 
 def test_pil_dataset_gives_the_same_floats_as_our_pipeline(domains):

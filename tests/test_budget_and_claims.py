@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from datl_helpers import adaptation, budget, claims, dann, results, robust, transfer
-from datl_helpers.__main__ import main
-from datl_helpers.errors import BudgetError, ClaimError
-from datl_helpers.summary import REFERENCE_DIR
+from datl_helpers.cli.main import main
+from datl_helpers.core.errors import BudgetError, ClaimError
+from datl_helpers.course.summary import REFERENCE_DIR
 
 
 def _reference(name: str) -> dict:

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from datl_helpers import claims
-from datl_helpers.errors import DatlError
-from datl_helpers.summary import REFERENCE_DIR, RESULT_FILES, SIDE_STUDIES
+from datl_helpers.core.errors import DatlError
+from datl_helpers.course.summary import REFERENCE_DIR, RESULT_FILES, SIDE_STUDIES
 
 FILES = {**RESULT_FILES, **SIDE_STUDIES}  # each notebook's (or side study's) converged reference
 NOT_CATEGORIES = {"seed", "seconds", "kept_step"}

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from datl_helpers.__main__ import main
+from datl_helpers.cli.main import main
 
 
 def test_domains_lists_offline_domains_with_sizes(tmp_path, capsys):

@@ -17,8 +17,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from datl_helpers import course
-from datl_helpers.__main__ import main
+from datl_helpers import runner
+from datl_helpers.cli.main import main
 
 PRINTED = "smoke is True and device is cpu"  # what the parameters cell's overrides make 00_works print
 
@@ -64,20 +64,20 @@ def course_run(notebooks_dir, tmp_path_factory) -> dict:
 
 
 def test_course_notebooks_in_order_without_drafts_and_subfolders(notebooks_dir):
-    names = [p.name for p in course.find_notebooks(notebooks_dir)]
+    names = [p.name for p in runner.find_notebooks(notebooks_dir)]
     assert names == ["00_works.ipynb", "01_breaks.ipynb", "02_after.ipynb"]
 
 
 def test_select_notebooks_by_name_keeps_course_order(notebooks_dir):
-    notebooks = course.find_notebooks(notebooks_dir)
-    chosen = course.select_notebooks(notebooks, ["02_after", "00_works.ipynb"])
+    notebooks = runner.find_notebooks(notebooks_dir)
+    chosen = runner.select_notebooks(notebooks, ["02_after", "00_works.ipynb"])
     assert [p.stem for p in chosen] == ["00_works", "02_after"]
-    assert course.select_notebooks(notebooks, None) == notebooks
+    assert runner.select_notebooks(notebooks, None) == notebooks
 
 
 def test_unknown_notebook_is_a_one_line_error(notebooks_dir, tmp_path, capsys):
-    with pytest.raises(course.UnknownNotebookError, match="00_works, 01_breaks, 02_after"):
-        course.select_notebooks(course.find_notebooks(notebooks_dir), ["00_work"])
+    with pytest.raises(runner.UnknownNotebookError, match="00_works, 01_breaks, 02_after"):
+        runner.select_notebooks(runner.find_notebooks(notebooks_dir), ["00_work"])
     code = main(["run-notebooks", "--out", str(tmp_path / "out"), "--notebooks-dir", str(notebooks_dir),
                  "--notebooks", "00_works", "03_missing"])
     err = capsys.readouterr().err
@@ -99,7 +99,7 @@ def test_out_folder_must_not_be_the_notebooks_folder(notebooks_dir, capsys):
 
 def test_peak_memory_sees_a_child_process():
     grow = "import time; block = bytearray(80 * 2**20); time.sleep(1.0)"
-    with course.PeakMemory(interval=0.05) as memory:
+    with runner.PeakMemory(interval=0.05) as memory:
         subprocess.run([sys.executable, "-c", grow], check=True, timeout=60)
     assert memory.peak > 60 * 2**20
 
@@ -108,9 +108,9 @@ def test_short_error_of_a_failing_cell():
     from papermill.exceptions import PapermillExecutionError
 
     err = PapermillExecutionError(3, 3, "1 / 0", "ZeroDivisionError", "division by zero", ["long", "traceback"])
-    assert course.short_error(err) == "ZeroDivisionError: division by zero (cell In [3])"
+    assert runner.short_error(err) == "ZeroDivisionError: division by zero (cell In [3])"
     timeout = TimeoutError("Cell execution timed out\nmore details")
-    assert course.short_error(timeout) == "TimeoutError: Cell execution timed out"
+    assert runner.short_error(timeout) == "TimeoutError: Cell execution timed out"
 
 
 def test_executed_notebook_and_html_are_written(course_run):
@@ -179,7 +179,7 @@ def test_exit_status_is_zero_when_every_notebook_runs(notebooks_dir, tmp_path, c
 
 def test_a_stalled_cell_fails_its_notebook_after_the_cell_timeout(tmp_path):
     stalls = write_notebook(tmp_path / "nb" / "00_stalls.ipynb", 'print("started")', "import time\ntime.sleep(600)")
-    [row] = course.run_notebooks([stalls], tmp_path / "out", smoke=True, device="cpu", cell_timeout=2)
+    [row] = runner.run_notebooks([stalls], tmp_path / "out", smoke=True, device="cpu", cell_timeout=2)
     assert row["status"] == "failed" and row["error"].startswith("CellTimeoutError")
     assert row["seconds"] < 120
     assert "started" in (tmp_path / "out" / "00_stalls.html").read_text(encoding="utf-8")
@@ -188,21 +188,21 @@ def test_a_stalled_cell_fails_its_notebook_after_the_cell_timeout(tmp_path):
 def test_every_notebook_opens_with_the_colab_install_cell_and_the_readme_links_them():
     import nbformat
 
-    from datl_helpers import course
+    from datl_helpers import runner
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert course.binder_url() in readme  # the Binder badge opens JupyterLab at notebook 00
+    assert runner.binder_url() in readme  # the Binder badge opens JupyterLab at notebook 00
     from datl_helpers import __version__
 
-    assert course.PUBLIC_REF == f"v{__version__}" and f"/{course.PUBLIC_REF}?" in course.binder_url()
+    assert runner.PUBLIC_REF == f"v{__version__}" and f"/{runner.PUBLIC_REF}?" in runner.binder_url()
     instructors = (Path(__file__).resolve().parents[1] / "docs" / "instructors.md").read_text()
-    assert f"`{course.PUBLIC_REF}`" in instructors and "PUBLIC_REPO" in instructors  # the docs name the same release
-    assert "lab/tree/notebooks/00_setup_and_domains.ipynb" in course.binder_url()
-    for path in course.find_notebooks():
+    assert f"`{runner.PUBLIC_REF}`" in instructors and "PUBLIC_REPO" in instructors  # the docs name the same release
+    assert "lab/tree/notebooks/00_setup_and_domains.ipynb" in runner.binder_url()
+    for path in runner.find_notebooks():
         nb = nbformat.read(path, as_version=4)
         first_code = next(c for c in nb.cells if c.cell_type == "code")
-        assert first_code.source == course.colab_install_cell(), f"{path.name}: run the Colab cell script"
+        assert first_code.source == runner.colab_install_cell(), f"{path.name}: run the Colab cell script"
         assert "google.colab" in first_code.source and "prepare" in first_code.source
-        assert f"git+https://github.com/{course.PUBLIC_REPO}@{course.PUBLIC_REF}\"" in first_code.source  # a release
-        assert f"/blob/{course.PUBLIC_REF}/" in course.colab_url(path.name)  # opened at the release it installs
-        assert course.colab_url(path.name) in readme, f"README lacks the Colab link of {path.name}"
+        assert f"git+https://github.com/{runner.PUBLIC_REPO}@{runner.PUBLIC_REF}\"" in first_code.source  # a release
+        assert f"/blob/{runner.PUBLIC_REF}/" in runner.colab_url(path.name)  # opened at the release it installs
+        assert runner.colab_url(path.name) in readme, f"README lacks the Colab link of {path.name}"

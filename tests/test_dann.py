@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from datl_helpers import dann, selection
-from datl_helpers.errors import DatlError
+from datl_helpers.core.errors import DatlError
 
 QUICK = dann.DannConfig(steps=30, batch_size=32, log_every=10, lambda_max=1.0)
 
@@ -108,7 +108,7 @@ def test_protocol_lr_schedule_keeps_the_ratio_and_augment_is_seeded(domains):
 def test_bad_input(domains):
     with pytest.raises(ValueError, match="source-only, dann, target-oracle"):
         dann.train_dann(domains["mnist"], domains["mnistm"], "adda")
-    from datl_helpers.domain import Domain
+    from datl_helpers.core.domain import Domain
 
     three = Domain("three", domains["digits"].x_train[:30], torch.arange(30) % 3,
                    domains["digits"].x_test[:9], torch.arange(9) % 3)
@@ -121,8 +121,8 @@ def test_adapt_command_json_and_npz_target(tmp_path, domains, capsys):
 
     import numpy as np
 
-    from datl_helpers.__main__ import main
-    from datl_helpers.domain import few_labels
+    from datl_helpers.cli.main import main
+    from datl_helpers.core.domain import few_labels
 
     xs, ys = few_labels(domains["mnistm"], 20, seed=0)
     npz = tmp_path / "target.npz"
@@ -149,7 +149,7 @@ def test_adapt_command_json_and_npz_target(tmp_path, domains, capsys):
 def test_adapt_bad_input_is_one_line(tmp_path, domains, capsys, arrays, message):
     import numpy as np
 
-    from datl_helpers.__main__ import main
+    from datl_helpers.cli.main import main
 
     n = 40
     values = {
@@ -276,7 +276,7 @@ def test_paper_protocol_trains_reproducibly(domains):
 def test_adapt_init_scratch(tmp_path, capsys):
     import json
 
-    from datl_helpers.__main__ import main
+    from datl_helpers.cli.main import main
 
     out = tmp_path / "scratch.json"
     assert main(["adapt", "--source", "mnist", "--target", "mnistm", "--init", "scratch", "--steps", "6",

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from datl_helpers import data
-from datl_helpers.errors import BadDataError, DataUnavailableError, TooFewSamplesError, UnknownDomainError
+from datl_helpers.core.errors import BadDataError, DataUnavailableError, TooFewSamplesError, UnknownDomainError
 
 EXPECTED_SIZES = {"syn": (40_000, 8_000), "mnist": (4_000, 1_000), "mnistm": (4_000, 1_000), "digits": (1_437, 360)}
 
@@ -55,7 +55,7 @@ def test_mnistm_recipe_is_abs_difference():
 
 
 def test_syn_renderer_is_deterministic_and_balanced():
-    from datl_helpers.synth import font_paths, render_digits
+    from datl_helpers.data.synth import font_paths, render_digits
 
     x1, y1, fonts = render_digits(60, seed=3)
     x2, y2, _ = render_digits(60, seed=3)

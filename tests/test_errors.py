@@ -10,12 +10,12 @@ import torch
 from datl_helpers import (
     adaptation,
     augment,
-    course,
     dann,
     errors,
     finetune,
     models,
     moons,
+    runner,
     shift,
     train,
     transfer,
@@ -43,7 +43,7 @@ def test_check_choice_returns_the_value_or_names_the_choices():
     (lambda: train.fit(models.DigitNet(), torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.zeros(4, dtype=torch.long),
                        train.FitConfig(schedule="linear"), device="cpu"), "schedule"),
     (lambda: widgets.browse({"mnist": None}, "svhn"), "domain"),
-    (lambda: course.run_notebooks([], Path("/tmp/datl-never-written"), device="tpu"), "device"),
+    (lambda: runner.run_notebooks([], Path("/tmp/datl-never-written"), device="tpu"), "device"),
     (lambda: models.stage_param_groups(models.DigitNet(), lr=1e-3, stage_lrs={"conv9": 1e-4}), "stage"),
 ])
 def test_call_sites_raise_choice_errors(call, what):
@@ -63,10 +63,10 @@ def test_every_error_class_of_the_package_lives_in_errors():
 
     import datl_helpers
 
-    for info in pkgutil.iter_modules(datl_helpers.__path__):
-        if info.name == "__main__":
+    for info in pkgutil.walk_packages(datl_helpers.__path__, "datl_helpers."):
+        if info.name == "datl_helpers.__main__":
             continue
-        module = importlib.import_module(f"datl_helpers.{info.name}")
+        module = importlib.import_module(info.name)
         for name, obj in vars(module).items():
             if inspect.isclass(obj) and issubclass(obj, errors.DatlError):
-                assert obj.__module__ == "datl_helpers.errors", f"{info.name}.{name} is defined outside errors.py"
+                assert obj.__module__ == "datl_helpers.core.errors", f"{info.name}.{name} is defined outside errors.py"

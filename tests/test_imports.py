@@ -1,13 +1,29 @@
-"""The helper library's import graph (module-level and function-level imports alike) has no cycle."""
+"""The helper library's import graph (module-level and function-level imports alike): layers that only
+import downwards, no cycle, and a face that reaches every module by one short name."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from datl_helpers.provenance import imports_of
+from datl_helpers import FACE
+from datl_helpers.core.provenance import imports_of, module_name
 
 PACKAGE = Path(__file__).resolve().parents[1] / "datl_helpers"
+# The layers, bottom up: a module may import from its own layer and the ones below.
+LAYERS = ("core", "data", "transfer", "adaptation", "robustness", "beyond", "course", "cli")
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the modules it imports, for every module of the package (``core.errors``, ``data``, ...)."""
+    files = [p for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE]  # the face and __main__ stand above
+    return {module_name(p): imports_of(p) - {module_name(p)} for p in files}
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """``a -> b`` for each import from a layer into a higher one."""
+    layer = lambda m: LAYERS.index(m.split(".")[0])  # noqa: E731
+    return sorted(f"{a} -> {b}" for a, deps in graph.items() for b in deps if layer(b) > layer(a))
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -36,9 +52,28 @@ def test_find_cycle_finds_one():
 
 
 def test_the_helper_library_has_no_import_cycle():
-    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
-    graph = {m: imports_of(PACKAGE / f"{m}.py") & modules - {m} for m in modules}
+    # cli.main dispatches to every command, and reproduce re-runs commands through it: the entry point stays out
+    graph = {m: deps - {"cli.main"} for m, deps in import_graph().items() if m != "cli.main"}
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+def test_every_module_sits_in_a_layer_and_imports_only_downwards():
+    graph = import_graph()
+    assert {m.split(".")[0] for m in graph} == set(LAYERS)
+    assert upward_imports(graph) == []
+    assert upward_imports({"core.errors": {"course.claims"}, "course.claims": {"core.errors"}}) == [
+        "core.errors -> course.claims"]
+
+
+def test_the_face_reaches_every_module_once():
+    """``from datl_helpers import dann`` for every module below the command line, one short name each."""
+    import importlib
+
+    modules = {m for m in import_graph() if "." in m and not m.startswith("cli.")}
+    assert set(FACE.values()) >= modules
+    assert len(set(FACE.values())) == len(FACE)
+    for short, dotted in FACE.items():
+        assert importlib.import_module(f"datl_helpers.{dotted}") is getattr(importlib.import_module("datl_helpers"), short)
 
 
 def test_every_import_of_a_helper_name_resolves():
@@ -46,7 +81,7 @@ def test_every_import_of_a_helper_name_resolves():
     import importlib
 
     missing = []
-    for path in [*PACKAGE.glob("*.py"), *PACKAGE.parent.glob("tests/*.py"), *PACKAGE.parent.glob("data_scripts/*.py")]:
+    for path in [*PACKAGE.rglob("*.py"), *PACKAGE.parent.glob("tests/*.py"), *PACKAGE.parent.glob("data_scripts/*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("datl_helpers"):
                 module = importlib.import_module(node.module)
@@ -56,4 +91,5 @@ def test_every_import_of_a_helper_name_resolves():
 
 
 def _is_submodule(package: str, name: str) -> bool:
-    return package == "datl_helpers" and (PACKAGE / f"{name}.py").exists()
+    path = PACKAGE.joinpath(*package.split(".")[1:], name)
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from datl_helpers import budget, dann, live
-from datl_helpers.errors import BudgetError
+from datl_helpers.core.errors import BudgetError
 
 PAIRS = ["mnist -> mnistm", "syn -> mnist"]
 METHODS = ["source-only", "dann"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from datl_helpers import models, train
-from datl_helpers.errors import CheckpointError, DataUnavailableError
+from datl_helpers.core.errors import CheckpointError, DataUnavailableError
 
 
 def test_digitnet_stages_and_shapes():

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from datl_helpers import dann, models, train
-from datl_helpers.domain import to_float
+from datl_helpers.core.domain import to_float
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from datl_helpers.course import PeakMemory, execute, find_notebooks
+from datl_helpers.course.runner import PeakMemory, execute, find_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from datl_helpers import interview, predict, quiz
-from datl_helpers.errors import QuizFormatError
+from datl_helpers.core.errors import QuizFormatError
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

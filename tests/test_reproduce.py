@@ -70,10 +70,10 @@ def test_a_changed_module_makes_a_reference_stale():
     ref = json.loads((reproduce.REFERENCE / "07_beyond_images_text.json").read_text())
     changed = copy.deepcopy(ref)
     record = changed.get("verified") or changed
-    record["code"]["files"]["text"] = "0" * 64
+    record["code"]["files"]["beyond.text"] = "0" * 64
     assert reproduce.stale(load=lambda name: changed if name == "07_beyond_images_text.json" else
                            json.loads((reproduce.REFERENCE / name).read_text())) == {
-        "07_beyond_images_text.json": ["text"]}
+        "07_beyond_images_text.json": ["beyond.text"]}
 
 
 @pytest.mark.parametrize("name", REFERENCES)
@@ -90,18 +90,19 @@ def test_every_reference_names_its_code_command_and_threads(name):
 
 
 def test_dependencies_follow_imports_to_the_end():
-    deps = provenance.dependencies(["text"])
-    assert {"text", "dann", "text_domains", "errors", "train", "models"} <= set(deps)
-    assert "robust" not in deps and "claims" not in deps
+    deps = provenance.dependencies(["text"])  # a short name, or the module's place: beyond.text
+    assert deps == provenance.dependencies(["beyond.text"])
+    assert {"beyond.text", "adaptation.dann", "data.text_domains", "core.errors", "core.train", "core.models"} <= set(deps)
+    assert "robustness.robust" not in deps and "course.claims" not in deps
     with pytest.raises(ValueError, match="no module datl_helpers.nope"):
         provenance.dependencies(["nope"])
 
 
 def test_code_hashes_and_changed_modules():
     hashes = provenance.code_hashes(["errors"])
-    assert list(hashes["files"]) == ["errors"] and len(hashes["sha256"]) == 64
+    assert list(hashes["files"]) == ["core.errors"] and len(hashes["sha256"]) == 64
     assert provenance.changed_modules(hashes) == []
-    assert provenance.changed_modules({"files": {"errors": "0" * 64, "gone": "1" * 64}}) == ["errors", "gone"]
+    assert provenance.changed_modules({"files": {"core.errors": "0" * 64, "gone": "1" * 64}}) == ["core.errors", "gone"]
 
 
 def test_git_commit_and_command_line():

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from datl_helpers import models, robust, train
-from datl_helpers.errors import ChoiceError, DatlError
+from datl_helpers.core.errors import ChoiceError, DatlError
 
 
 @pytest.fixture
@@ -159,7 +159,7 @@ def test_sanity_checks_pass_for_a_real_model_and_flag_a_masked_one():
 
 
 def test_probe_as_head_is_the_same_function_as_the_sklearn_probe():
-    from datl_helpers.features import fit_logistic_probe
+    from datl_helpers.transfer.features import fit_logistic_probe
 
     g = torch.Generator().manual_seed(0)
     feats = torch.randn(60, 5, generator=g) * 3 + 1

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from datl_helpers import course, site
+from datl_helpers import runner, site
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = ROOT / "tests" / "_executed"
@@ -30,13 +30,13 @@ SCREENSHOTS = EXECUTED
 def _executed_notebooks(tmp_path_factory) -> Path:
     """tests/_executed when it holds an executed copy of every notebook, newer than its source; else
     a fresh smoke run of all of them."""
-    notebooks = course.find_notebooks()
+    notebooks = runner.find_notebooks()
     fresh = all((EXECUTED / p.name).is_file() and (EXECUTED / p.name).stat().st_mtime >= p.stat().st_mtime
                 for p in notebooks)
     if fresh:
         return EXECUTED
     out = tmp_path_factory.mktemp("executed")
-    rows = course.run_notebooks(notebooks, out, smoke=True, device="cpu")
+    rows = runner.run_notebooks(notebooks, out, smoke=True, device="cpu")
     assert all(r["status"] == "ok" for r in rows), rows
     return out
 

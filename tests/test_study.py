@@ -10,7 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from datl_helpers import study
-from datl_helpers.errors import DatlError
+from datl_helpers.core.errors import DatlError
 
 ROOT = Path(__file__).resolve().parents[1]
 

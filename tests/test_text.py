@@ -1,4 +1,4 @@
-"""Notebook 07's library (datl_helpers.text): vectorisation, the text DANN step (and its notebook twin),
+"""Notebook 07's library (datl_helpers.beyond.text): vectorisation, the text DANN step (and its notebook twin),
 training, evaluation, the widget's logic, the exercises, the claims against the reference, and `adapt`."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from datl_helpers import check, claims, dann, results, text, widgets
-from datl_helpers.__main__ import main
-from datl_helpers.text_domains import TextDomain
+from datl_helpers.cli.main import main
+from datl_helpers.data.text_domains import TextDomain
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "07_beyond_images_text.ipynb"

@@ -20,7 +20,7 @@ import pytest
 
 from datl_helpers import data, rserial
 from datl_helpers import text_domains as td
-from datl_helpers.errors import BadDataError, DataUnavailableError, UnknownDomainError
+from datl_helpers.core.errors import BadDataError, DataUnavailableError, UnknownDomainError
 
 # ---------------------------------------------------------------- a tiny R serializer (XDR, version 3)
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from datl_helpers import data, models, train
-from datl_helpers.errors import DatlError, DeviceError
+from datl_helpers.core.errors import DatlError, DeviceError
 
 
 def test_resolve_device():
@@ -178,10 +178,10 @@ def test_progress_bar_counts_steps_and_respects_tqdm_disable(capsys, monkeypatch
 
 def test_mps_is_accepted_wherever_cuda_is(monkeypatch):
     """Apple silicon: "mps" is a device for the notebooks and the commands, as "cuda" is (MPS mocked)."""
-    from datl_helpers import course
-    from datl_helpers.__main__ import build_parser
+    from datl_helpers import runner
+    from datl_helpers.cli.main import build_parser
 
-    assert {"cuda", "mps"} <= set(course.DEVICES)
+    assert {"cuda", "mps"} <= set(runner.DEVICES)
     assert build_parser().parse_args(["run-notebooks", "--out", "x", "--device", "mps"]).device == "mps"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)

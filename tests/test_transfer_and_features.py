@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from datl_helpers import experiments, features, models, results, transfer
-from datl_helpers.__main__ import main
+from datl_helpers.cli.main import main
 
 FAST = transfer.TransferConfig(steps=30)
 

@@ -1,0 +1,1 @@
+"""Notebook 06: adversarial examples -- attacks on inputs, robust accuracy, adversarial training."""
