@@ -69,7 +69,7 @@ def test_the_face_reaches_every_module_once():
     """``from datl_helpers import dann`` for every module below the command line, one short name each."""
     import importlib
 
-    modules = {m for m in import_graph() if "." in m and not m.startswith("cli.")}
+    modules = {m for m in import_graph() if m.count(".") == 1 and not m.startswith("cli.")}  # claims.augmentation: via claims
     assert set(FACE.values()) >= modules
     assert len(set(FACE.values())) == len(FACE)
     for short, dotted in FACE.items():
