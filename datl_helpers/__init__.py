@@ -28,7 +28,8 @@ __version__ = "0.1.0"
 FACE = {
     **{m: f"core.{m}" for m in ("errors", "cache", "results", "metrics", "domain", "train", "models",
                                  "provenance", "budget")},
-    "data": "data", **{m: f"data.{m}" for m in ("registry", "synth", "rserial", "text_domains", "shift")},
+    "data": "data",
+    **{m: f"data.{m}" for m in ("registry", "images", "own", "fetch", "synth", "rserial", "text_domains", "shift")},
     "transfer": "transfer",
     **{m: f"transfer.{m}" for m in ("recipe", "features", "finetune", "augment", "recolour", "experiments")},
     "adaptation": "adaptation",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from datl_helpers import data
+from datl_helpers import cache, data
 from datl_helpers.core.errors import BadDataError, DataUnavailableError, TooFewSamplesError, UnknownDomainError
 
 EXPECTED_SIZES = {"syn": (40_000, 8_000), "mnist": (4_000, 1_000), "mnistm": (4_000, 1_000), "digits": (1_437, 360)}
@@ -158,7 +158,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        data.atomic_write(target, broken)
+        cache.atomic_write(target, broken)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
 

