@@ -33,7 +33,7 @@ FACE = {
     "transfer": "transfer",
     **{m: f"transfer.{m}" for m in ("recipe", "features", "finetune", "augment", "recolour", "experiments")},
     "adaptation": "adaptation",
-    **{m: f"adaptation.{m}" for m in ("methods", "dann", "batchnorm", "selection", "moons")},
+    **{m: f"adaptation.{m}" for m in ("reversal", "adversarial", "methods", "dann", "batchnorm", "selection", "moons")},
     "robust": "robustness.robust",
     "text": "beyond.text",
     **{m: f"course.{m}" for m in ("claims", "summary", "check", "exercises", "widgets", "plots", "runner",

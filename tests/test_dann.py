@@ -301,3 +301,25 @@ def test_a_dann_run_shows_its_steps_unless_quiet(domains, capsys, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     dann.train_dann(domains["mnist"], domains["mnistm"], "dann", config, device="cpu")
     assert "dann steps" not in capsys.readouterr().err
+
+
+def test_the_domain_adversarial_loss_is_one_object():
+    """DomainClassifier.loss: the BCE of its logits against 0 (source rows) / 1 (target rows), through the
+    reversal layer: the features receive the loss's gradient times -lambda (images, text and moons use it)."""
+    import torch.nn.functional as F
+
+    from datl_helpers.adaptation.adversarial import DomainClassifier, domain_labels
+
+    torch.manual_seed(0)
+    disc = DomainClassifier(6, hidden=5)
+    disc.reverse.coeff = 0.3
+    feats = torch.randn(7, 6, requires_grad=True)
+    out = disc.loss(feats, n_source=3)
+    assert out.labels.tolist() == [0, 0, 0, 1, 1, 1, 1] and torch.equal(out.labels, domain_labels(3, 4))
+    torch.testing.assert_close(out.loss, F.binary_cross_entropy_with_logits(disc(feats), out.labels))
+    out.loss.backward()
+    reversed_grad = feats.grad.clone()
+    feats.grad = None
+    plain = F.binary_cross_entropy_with_logits(disc.net(feats).squeeze(1), out.labels)
+    plain.backward()
+    torch.testing.assert_close(reversed_grad, -0.3 * feats.grad)

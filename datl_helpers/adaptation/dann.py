@@ -32,7 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datl_helpers.adaptation.adversarial import DomainClassifier
 from datl_helpers.adaptation.batchnorm import adabn
+from datl_helpers.adaptation.reversal import GradientReversal, GradReverse, grad_reverse  # noqa: F401 (dann.grad_reverse)
 from datl_helpers.core import metrics, models, train
 from datl_helpers.core.budget import check_steps
 from datl_helpers.core.domain import Domain, to_float
@@ -45,56 +47,6 @@ HEADS = ("own", "new")  # DannConfig.head
 BN_MODES = ("mixed", "per-domain")  # DannConfig.bn
 NETWORKS = ("digitnet", "paper")  # DannConfig.network, from random weights
 OPTIMIZERS = ("adamw", "sgd")  # DannConfig.optimizer
-
-
-# --------------------------------------------------------------------------------------------
-# The gradient-reversal layer, written out
-# --------------------------------------------------------------------------------------------
-
-
-class GradReverse(torch.autograd.Function):
-    """Identity forward; multiplies the incoming gradient by ``-coeff`` backward."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, coeff: float) -> torch.Tensor:
-        ctx.coeff = coeff
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):
-        return -ctx.coeff * grad_output, None  # no gradient for coeff
-
-
-def grad_reverse(x: torch.Tensor, coeff: float = 1.0) -> torch.Tensor:
-    return GradReverse.apply(x, coeff)
-
-
-class GradientReversal(nn.Module):
-    """The gradient-reversal layer as a module; set ``coeff`` (lambda) as training progresses."""
-
-    def __init__(self, coeff: float = 1.0):
-        super().__init__()
-        self.coeff = coeff
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return grad_reverse(x, self.coeff)
-
-    def extra_repr(self) -> str:
-        return f"coeff={self.coeff}"
-
-
-class DomainClassifier(nn.Module):
-    """Gradient reversal, then a small MLP giving one logit: source (0) or target (1)."""
-
-    def __init__(self, feature_dim: int, hidden: int = 256, layers: int = 2):
-        super().__init__()
-        self.reverse = GradientReversal()
-        sizes = [feature_dim] + [hidden] * layers  # `layers` hidden layers of `hidden` units (the paper: 1 x 100)
-        blocks = [m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.ReLU(inplace=True))]
-        self.net = nn.Sequential(*blocks, nn.Linear(sizes[-1], 1))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(self.reverse(features)).squeeze(1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,9 +202,8 @@ def dann_step(
         logits = model.head(feats)
         labelled = logits[n_source:] if target_labels else logits[:n_labelled or n_source]
         label_loss = F.cross_entropy(labelled.float(), labels)
-        dom_logits = disc(feats).float()
-    dom_target = torch.cat([torch.zeros(n_source, device=dev), torch.ones(len(batch) - n_source, device=dev)])
-    domain_loss = F.binary_cross_entropy_with_logits(dom_logits, dom_target)
+        dom_logits = disc(feats)
+    domain_loss, dom_logits, dom_target = disc.loss(feats, n_source, logits=dom_logits)
     # With lambda = 0 (source-only, target-oracle) the reversal layer passes no gradient to the
     # features: the domain classifier still learns, and measures how separable the domains are.
     loss = label_loss + domain_loss

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datl_helpers.adaptation.dann import DomainClassifier, dann_lambda
+from datl_helpers.adaptation.adversarial import DomainClassifier
+from datl_helpers.adaptation.dann import dann_lambda
 from datl_helpers.core.errors import check_choice
 
 
@@ -72,12 +73,11 @@ def train_moons(
     model = MoonNet()
     disc = DomainClassifier(model.head.in_features, hidden=32)
     opt = torch.optim.Adam(list(model.parameters()) + list(disc.parameters()), lr=lr)
-    domain = torch.cat([torch.zeros(len(moons.xs)), torch.ones(len(moons.xt))])
     for step in range(steps):
         disc.reverse.coeff = dann_lambda(step / steps, gamma, lambda_max) if method == "dann" else 0.0
         feats = model.features(torch.cat([moons.xs, moons.xt]))
         label_loss = F.cross_entropy(model.head(feats[: len(moons.xs)]), moons.ys)
-        domain_loss = F.binary_cross_entropy_with_logits(disc(feats), domain)
+        domain_loss = disc.loss(feats, len(moons.xs)).loss
         opt.zero_grad()
         (label_loss + domain_loss).backward()
         opt.step()

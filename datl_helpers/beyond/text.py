@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datl_helpers.adaptation.dann import METHODS, DomainClassifier, dann_lambda, dann_lr
+from datl_helpers.adaptation.adversarial import DomainClassifier
+from datl_helpers.adaptation.dann import METHODS, dann_lambda, dann_lr
 from datl_helpers.core.errors import DatlError, check_choice
 from datl_helpers.data.text_domains import TextDomain
 
@@ -101,8 +102,7 @@ def text_dann_step(
     logits = net.head(feats)
     label_loss = F.cross_entropy(logits[n:], yt) if yt is not None else F.cross_entropy(logits[:n], ys)
     disc.reverse.coeff = lam
-    domain = torch.cat([torch.zeros(n), torch.ones(len(xt))])
-    domain_loss = F.binary_cross_entropy_with_logits(disc(feats), domain)
+    domain_loss = disc.loss(feats, n).loss
     opt.zero_grad(set_to_none=True)
     (label_loss + domain_loss).backward()
     opt.step()
