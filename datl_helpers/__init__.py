@@ -36,7 +36,7 @@ FACE = {
     **{m: f"adaptation.{m}" for m in ("reversal", "adversarial", "methods", "dann", "batchnorm", "selection", "moons")},
     "robust": "robustness.robust",
     "text": "beyond.text",
-    **{m: f"course.{m}" for m in ("claims", "summary", "check", "exercises", "widgets", "plots", "runner",
+    **{m: f"course.{m}" for m in ("claims", "summary", "facts", "check", "exercises", "widgets", "plots", "runner",
                                   "live", "study", "site", "quiz", "interview", "predict")},
     **{m: f"cli.{m}" for m in ("reproduce", "bench")},
 }

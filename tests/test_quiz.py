@@ -53,9 +53,10 @@ def test_user_facing_text_never_speaks_of_our_tracker():
 
 
 def test_notebook_05_answers_cite_only_numbers_the_summary_has():
+    from datl_helpers import facts as facts_module
     from datl_helpers import summary
 
-    facts = summary.facts(summary.load_results(ROOT / "nonexistent", None), 10)
+    facts = facts_module.collect(summary.load_results(ROOT / "nonexistent", None), 10)
     known = set(facts)
     for card in quiz.load("05")["interview"]:
         assert set(interview.fields(card["answer"])) <= known, card["id"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from datl_helpers import summary
+from datl_helpers import facts, summary
 
 
 def _write(folder, name, payload):
@@ -69,7 +69,7 @@ def test_comparison_rows_and_facts(tmp_path):
     assert probe["accuracy"] == pytest.approx(0.7) and probe["seeds"] == 2 and "your full run" in probe["from"]
     table = summary.comparison_table(rows)
     assert "70.0 ± 0.0" in set(table["accuracy (%)"])
-    f = summary.facts(results)
+    f = facts.collect(results)
     assert f["scratch"] == pytest.approx(40.0) and f["finetune_all"] == pytest.approx(75.0)
     assert f["source_toohigh"] == pytest.approx(20.0)
     assert f["l2sp_gain_aggressive"] == pytest.approx(12.0)  # paired with too-high LR's runs

@@ -42,11 +42,11 @@ def fields(template: str) -> list[str]:
 
 
 def fill(template: str, numbers: Mapping | None = None) -> str:
-    """The model answer with its numbers filled in from ``numbers`` (for example ``summary.facts``)."""
+    """The model answer with its numbers filled in from ``numbers`` (for example ``facts.collect``)."""
     names = fields(template)
     if names and numbers is None:
-        raise QuizFormatError(f"this answer cites {', '.join(names)}: pass the numbers (summary.facts(...))")
-    # summary.facts is a defaultdict: a number the results at hand lack shows as 'n/a'; a plain dict must have it
+        raise QuizFormatError(f"this answer cites {', '.join(names)}: pass the numbers (facts.collect(...))")
+    # facts.collect is a defaultdict: a number the results at hand lack shows as 'n/a'; a plain dict must have it
     missing = [] if hasattr(numbers, "default_factory") else [n for n in names if n not in (numbers or {})]
     if missing:
         raise QuizFormatError(f"no number called {', '.join(missing)}; the answer can cite {', '.join(sorted(numbers))}")

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from datl_helpers.core.errors import ClaimError, ResultsError, check_choice
-from datl_helpers.core.results import paired_gain, pm
-from datl_helpers.course import claims
+from datl_helpers.core.errors import ResultsError, check_choice
+from datl_helpers.core.results import pm
 
 RESULT_FILES = {
     "01": "01_feature_extraction.json",
@@ -58,7 +56,7 @@ class Results:
         return f"{self.notebook}: {self.origin}, {self.payload.get('device', '?')}, seeds {seeds}"
 
 
-def _read(path: Path) -> dict:
+def read_results(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
@@ -80,12 +78,12 @@ def load_results(results_dir: Path | str, reference_dir: Path | str | None = Non
     found: dict[str, Results] = {}
     for key, name in RESULT_FILES.items():
         own, ref = Path(results_dir) / name, Path(reference_dir) / name
-        own_payload = _read(own) if own.is_file() else None
+        own_payload = read_results(own) if own.is_file() else None
         complete = own_payload is not None and not own_payload.get("live_subset", False)
         if complete and not own_payload.get("smoke", True):
             found[key] = Results(key, own_payload, "your full run", own)
         elif ref.is_file():
-            payload = _read(ref)
+            payload = read_results(ref)
             origin = "converged reference" if payload.get("reference") else "reference (full run)"
             found[key] = Results(key, payload, origin, ref)
         elif own_payload is not None:
@@ -285,162 +283,6 @@ def recompute(
         check_choice("notebook", notebook, RESULT_FILES)
     payload.update({"smoke": True, "device": str(device), "seeds": [seed], "steps": steps})
     return Results(notebook, payload, f"recomputed here ({steps} steps)", Path("(not saved)"))
-
-
-def _mean(values: Iterable[float], scale: float = 100.0) -> float:
-    return scale * _stats(values)[0]
-
-
-def facts(results: dict[str, Results], labels_per_class: int = 10) -> dict[str, float | str | None]:
-    """The numbers the interview answers cite, by name (percent; NaN or None where not measured)."""
-    rows = comparison_rows(results, labels_per_class)
-    k = f"{labels_per_class}/class"
-    f: dict[str, float | str | None] = defaultdict(lambda: NOT_MEASURED)  # a missing fact shows as 'n/a'
-    f["labels"] = labels_per_class
-    for method, short in (("scratch", "scratch"), ("linear-probe", "probe"), ("finetune", "finetune")):
-        f[f"{short}"] = lookup(rows, "01", method, k)
-        f[f"{short}_all"] = lookup(rows, "01", method, "all/class")
-    runs01 = results["01"].payload if "01" in results else {}
-    for method, short in (("linear-probe", "probe"), ("finetune", "finetune"), ("scratch", "scratch")):
-        f[f"{short}_1"] = _mean(r["target_accuracy"] for r in runs01.get("label_efficiency", [])
-                                if r["method"] == method and r["target"] == "mnistm"
-                                and str(r["labels_per_class"]) == "1")
-    pre = {}
-    for r in runs01.get("preprocessing", []):
-        if r["target"] == "mnistm":
-            pre.setdefault(r["preprocessing"], []).append(r["accuracy"])
-    if pre:
-        means = {name: _mean(vals) for name, vals in pre.items()}
-        matched = next(name for name in means if name.startswith("as pretrained"))
-        worst = min(means, key=means.get)
-        f["pre_match"], f["pre_worst"], f["pre_worst_name"] = means[matched], means[worst], worst
-    for name, short in (("head only", "head"), ("last stage", "last"), ("gradual unfreezing", "gradual"),
-                        ("layer-wise LRs", "layerwise"), ("too-high LR", "toohigh")):
-        f[short] = lookup(rows, "02", name, k)
-        f[f"{short}_all"] = lookup(rows, "02", name, "all/class")
-    runs02 = results["02"].payload.get("runs", []) if "02" in results else []
-    for name, short in (("head only", "head"), ("layer-wise LRs", "layerwise"), ("too-high LR", "toohigh")):
-        for labels, suffix in ((str(labels_per_class), ""), ("all", "_all")):
-            f[f"source_{short}{suffix}"] = _mean(r.get("source_accuracy") for r in runs02
-                                                 if r["strategy"] == name and _labels(r["labels_per_class"]) == labels)
-    for recipe in ("careful", "aggressive"):
-        baseline = "layer-wise LRs" if recipe == "careful" else "too-high LR"
-        base = {r["seed"]: r["accuracy"] for r in runs02
-                if r["strategy"] == baseline and str(r["labels_per_class"]) == str(labels_per_class)}
-        l2sp = [r for r in runs02 if r.get("recipe") == recipe and r.get("regulariser", "").startswith("L2-SP")]
-        f[f"l2sp_gain_{recipe}"] = _mean(r["accuracy"] - base[r["seed"]] for r in l2sp if r["seed"] in base)
-        f[f"source_l2sp_{recipe}"] = _mean(r.get("source_accuracy") for r in l2sp)
-    if "03" in results:
-        payload = results["03"].payload
-        for method, short in (("scratch", "scratch"), ("finetune", "finetune"), ("linear-probe", "probe")):
-            grid = [r for r in payload.get("grid", [])
-                    if r["method"] == method and str(r["labels_per_class"]) == str(labels_per_class)]
-            by_aug = {a: _mean(r["target_accuracy"] for r in grid if r["augment"] == a)
-                      for a in dict.fromkeys(r["augment"] for r in grid)}
-            if by_aug:
-                best = max(by_aug, key=lambda a: by_aug[a])
-                no_aug = by_aug.get("none", math.nan)
-                f[f"aug_{short}_none"] = no_aug
-                f[f"aug_{short}_best"] = by_aug[best]
-                f[f"aug_{short}_best_preset"] = best
-                f[f"aug_{short}_heavy"] = by_aug.get("heavy", math.nan)
-                f[f"aug_{short}_gain"] = gain = by_aug[best] - no_aug
-                f[f"aug_{short}_effect"] = (
-                    f"no preset helped ({pct(no_aug)} without augmentation)" if not gain > 0.1 else
-                    f"{points(gain)} from its best preset (*{best}*: {pct(no_aug)} → {pct(by_aug[best])})")
-            turn = [t for t in payload.get("turnover", [])
-                    if t["method"] == method and str(t["labels_per_class"]) == str(labels_per_class)]
-            if turn:
-                f[f"turn_{short}_best_strength"] = turn[0]["best_strength"]
-                hurts = turn[0]["hurts_from"]
-                f[f"turn_{short}_hurts"] = ("never fell clearly below no augmentation" if hurts is None else
-                                            f"was clearly below no augmentation from strength {hurts:g} on")
-        sweep = [r for r in payload.get("sweep_extra", [])
-                 if r["method"] == "scratch" and str(r["labels_per_class"]) == str(labels_per_class)]
-        f["aug_scratch_full_strength"] = _mean(r["target_accuracy"] for r in sweep) if sweep else math.nan
-        over = payload.get("over_augmentation", [])
-        for method, short in (("scratch", "scratch"), ("finetune", "finetune")):
-            for labels in (labels_per_class, 50):
-                try:
-                    f[f"rot_{short}_{labels}"] = paired_gain(
-                        over, {"augment": "rotation 180°"}, {"augment": "none"},
-                        method=method, labels_per_class=labels)[0]
-                except ClaimError:
-                    pass  # not measured in these results: reads 'n/a'
-    if "04" in results:
-        payload = results["04"].payload
-        steps = payload.get("config", {}).get("steps", "?")
-        rising = payload.get("not_converged", [])
-        f["da_budget"] = (f"{steps} steps per run, not yet shown to be converged (see the budget policy in docs/results.md)"
-                          if not payload.get("reference") else "trained to convergence" if not rising else
-                          f"trained to convergence, except {' and '.join(rising)}, whose accuracy was still rising at the "
-                          "largest budget measured: a lower bound")
-        runs = [r for r in payload.get("runs", []) if r["pair"] == "mnist -> mnistm"]
-        for method, short in (("source-only", "so"), ("dann", "dann"), ("target-oracle", "oracle")):
-            f[f"da_{short}"] = _mean(r["target_accuracy"] for r in runs if r["method"] == method)
-            f[f"da_{short}_domain_acc"] = _mean((r["domain_accuracy"] for r in runs if r["method"] == method), 1.0)
-        gap = f["da_oracle"] - f["da_so"]
-        f["da_gap_closed"] = 100 * (f["da_dann"] - f["da_so"]) / gap if gap and not math.isnan(gap) else math.nan
-        pad = {row["features of"]: row["proxy A-distance"] for row in payload.get("proxy_a_distance", [])}
-        f["pad_so"], f["pad_dann"] = pad.get("source-only", NOT_MEASURED), pad.get("dann", NOT_MEASURED)
-        zero_shot = payload.get("zero_shot", {})
-        others, gains, below_zero_shot = [], {}, []
-        for pair in dict.fromkeys(r["pair"] for r in payload.get("runs", [])):
-            acc = {m: _mean(r["target_accuracy"] for r in payload["runs"] if r["pair"] == pair and r["method"] == m)
-                   for m in ("source-only", "dann", "target-oracle")}
-            closed = 100 * (acc["dann"] - acc["source-only"]) / (acc["target-oracle"] - acc["source-only"])
-            gains[pair] = acc["dann"] - acc["source-only"]
-            if pair in zero_shot and acc["dann"] < 100 * zero_shot[pair]:
-                below_zero_shot.append(f"`{pair.replace('->', '→')}`")
-            text = (f"{pair.replace('->', '→')}: source-only {pct(acc['source-only'])}, DANN {pct(acc['dann'])}, "
-                    f"oracle {pct(acc['target-oracle'])} ({closed:.0f} % of the gap closed")
-            if pair in zero_shot:
-                text += f"; the pretrained backbone alone: {pct(100 * zero_shot[pair])}"
-            others.append(text + ")")
-        f["da_all_pairs"] = "; ".join(others)
-        if gains:
-            helped = sum(g > 0 for g in gains.values())
-            most = max(gains, key=gains.get)
-            f["da_verdict"] = (("DANN helped on every pair" if helped == len(gains) else
-                                f"DANN helped on {helped} of {len(gains)} pairs")
-                               + f" without a single target label, most on `{most.replace('->', '→')}` "
-                               f"({gains[most]:+.1f} points)")
-            f["da_below_zero_shot"] = (
-                f"; on {' and '.join(below_zero_shot)} it stayed below the pretrained backbone alone"
-                if below_zero_shot else "")
-        selection = payload.get("selection", [])
-        if selection:
-            oracle = max(selection, key=lambda r: r["target_accuracy"])
-            picks = {
-                "source_val": max(selection, key=lambda r: r["source_val_accuracy"]),
-                "entropy": min(selection, key=lambda r: r["target_entropy"]),
-                "DEV": min(selection, key=lambda r: r["dev_risk"]),
-            }
-            f["select_seed"] = payload.get("seeds", ["?"])[0]
-            f["select_oracle"], f["select_oracle_acc"] = oracle["candidate"], 100 * oracle["target_accuracy"]
-            for name, row in picks.items():
-                f[f"select_{name}"], f[f"select_{name}_acc"] = row["candidate"], 100 * row["target_accuracy"]
-    if "07" in results:
-        runs = results["07"].payload.get("runs", [])
-        for pair, short in (("movies->food", "movies"), ("spam_old->spam_new", "spam")):
-            for method, m in (("source-only", "so"), ("dann", "dann"), ("target-oracle", "oracle")):
-                for value, v in (("target_accuracy", "acc"), ("target_auc", "auc")):
-                    f[f"text_{short}_{m}_{v}"] = _mean(r.get(value) for r in runs
-                                                       if r["pair"] == pair and r["method"] == method)
-    robust_rows = {r["model"]: r for r in robustness_rows(results)}
-    for name, short in (("scratch", "scratch"), ("finetune", "finetune"), ("finetune + FGSM training", "adv"),
-                        ("DANN (mnist -> mnistm)", "dann"), ("robust backbone + linear probe", "robust_probe")):
-        if name in robust_rows:
-            f[f"rob_{short}_clean"] = 100 * robust_rows[name]["clean"]
-            f[f"rob_{short}_pgd"] = 100 * robust_rows[name]["pgd"]
-    references = {key: r.payload for key, r in results.items() if r.payload.get("reference")}
-    references |= {key: _read(REFERENCE_DIR / name) for key, name in SIDE_STUDIES.items()}
-    for key, payload in references.items():  # the headline claims, from the converged references
-        if key in claims.CLAIMS:
-            for verdict in claims.verdicts(key, payload):
-                f[f"claim_{verdict.claim.name}"] = (
-                    verdict.text if verdict.holds else f"(not supported here: {verdict.text})")
-    return f
 
 
 def pct(value: float | None, digits: int = 1) -> str:

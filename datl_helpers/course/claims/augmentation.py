@@ -74,7 +74,7 @@ def _probe_gains_least(payload: dict) -> dict:
     return out
 
 
-def _label_changing(payload: dict) -> dict:
+def label_changing(payload: dict) -> dict:
     over, out = payload["over_augmentation"], {}
     for method in ("scratch", "finetune"):
         for k in (10, 50, "all"):
@@ -149,7 +149,7 @@ CLAIMS = [
           "move fine-tuning by {finetune_10:+.1f} ± {finetune_10_spread:.1f} points at 10 labels/class, "
           "{finetune_50:+.1f} ± {finetune_50_spread:.1f} at 50 and {finetune_all:+.1f} ± {finetune_all_spread:.1f} "
           "with all labels (scratch: {scratch_10:+.1f}, {scratch_50:+.1f} and {scratch_all:+.1f}).",
-          _label_changing, lambda n: all(n[f"finetune_{k}"] + n[f"finetune_{k}_spread"] < 0 for k in (10, 50, "all"))),
+          label_changing, lambda n: all(n[f"finetune_{k}"] + n[f"finetune_{k}_spread"] < 0 for k in (10, 50, "all"))),
     Claim("domain_kinds_for_scratch", "03",
           "For scratch, colour and texture augmentation aimed at the domain gap gains {domain:+.1f} ± {domain_spread:.1f} "
           "points over none, generic geometry and occlusion {generic:+.1f} ± {generic_spread:.1f}, every kind "

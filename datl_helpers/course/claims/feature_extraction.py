@@ -55,7 +55,7 @@ def _all_labels(payload: dict) -> dict:
     return {"scratch": scratch, "finetune": tuned, "gap": tuned - scratch}
 
 
-def _preprocessing(payload: dict) -> dict:
+def preprocessing(payload: dict) -> dict:
     rows = [dict(r, target_accuracy=r["accuracy"]) for r in payload["preprocessing"] if r["target"] == "mnistm"]
     base = mean(rows, preprocessing="as pretrained (RGB, /255)")
     loss = {name: base - mean(rows, preprocessing=name)
@@ -94,7 +94,7 @@ CLAIMS = [
           "Preprocessing must match pretraining: unscaled 0-255 inputs cost the frozen probe {unscaled:.1f} points "
           "and normalising twice {twice:.1f}, against {base:.1f} % matched; a swapped channel order costs only "
           "{bgr:.1f}, because this backbone was pretrained with random channel permutations.",
-          _preprocessing, lambda n: n["unscaled"] > 20 and n["twice"] > 3 and abs(n["bgr"]) < 2),
+          preprocessing, lambda n: n["unscaled"] > 20 and n["twice"] > 3 and abs(n["bgr"]) < 2),
     Claim("later_stages_transfer_better", "01",
           "On `mnistm` the probe on the last stage's features ({best}, {acc:.1f} %) beats the first stage's "
           "({first}, {first_acc:.1f} %): later stages hold the digit shapes learned on `syn`.",

@@ -12,7 +12,7 @@ def _acc(payload: dict, strategy: str, labels=10, value: str = "accuracy") -> fl
     return mean(payload["runs"], value, strategy=strategy, labels_per_class=labels)
 
 
-def _reg_gain(payload: dict, regulariser: str, recipe: str, value: str = "accuracy") -> tuple[float, float]:
+def reg_gain(payload: dict, regulariser: str, recipe: str, value: str = "accuracy") -> tuple[float, float]:
     """Paired gain (points) of a regulariser over its recipe without it, 10 labels/class."""
     return paired_gain(payload["runs"], {"strategy": f"{regulariser} ({recipe})"},
                        {"strategy": RECIPE_BASELINES[recipe]}, value, labels_per_class=10)
@@ -49,15 +49,15 @@ def _batchnorm(payload: dict) -> dict:
 def _l2sp_aggressive(payload: dict) -> dict:
     out = {}
     for short, reg in (("l2sp", "L2-SP 0.1"), ("wd", "weight decay 0.5"), ("l1", "L1 1e-4"), ("dropout", "dropout 0.5")):
-        out[short], out[f"{short}_spread"] = _reg_gain(payload, reg, "aggressive")
-    out["l2sp_source"] = _reg_gain(payload, "L2-SP 0.1", "aggressive", "source_accuracy")[0]
+        out[short], out[f"{short}_spread"] = reg_gain(payload, reg, "aggressive")
+    out["l2sp_source"] = reg_gain(payload, "L2-SP 0.1", "aggressive", "source_accuracy")[0]
     return out
 
 
 def _careful_recipe(payload: dict) -> dict:
-    out = {short: _reg_gain(payload, reg, "careful")[0]
+    out = {short: reg_gain(payload, reg, "careful")[0]
            for short, reg in (("dropout", "dropout 0.5"), ("wd", "weight decay 0.5"), ("l1", "L1 1e-4"), ("l2sp", "L2-SP 0.1"))}
-    out["l2sp_source"] = _reg_gain(payload, "L2-SP 0.1", "careful", "source_accuracy")[0]
+    out["l2sp_source"] = reg_gain(payload, "L2-SP 0.1", "careful", "source_accuracy")[0]
     return out
 
 
