@@ -49,7 +49,7 @@ def vectorised(pair: str, max_features: int) -> text.TextData:
     """Both domains of ``pair`` vectorised, once per process."""
     if pair not in _VECTORISED:
         s, t = pair.split("->")
-        _VECTORISED[pair] = text.vectorise(data.load_domain(s), data.load_domain(t), max_features)
+        _VECTORISED[pair] = text.vectorize(data.load_domain(s), data.load_domain(t), max_features)
     return _VECTORISED[pair]
 
 
@@ -80,7 +80,7 @@ def mean_of(rows: list[dict], key: str, **where) -> float:
 
 
 def converged_budget(curve: list[dict], pairs: list[str], budgets: list[int],
-                     methods: tuple[str, ...] = text.METHODS) -> tuple[int, list[dict]]:
+                     methods: tuple[str, ...] = text.COMPARED_METHODS) -> tuple[int, list[dict]]:
     """The first budget whose doubling moves no mean (accuracy, AUC; any method and pair) by TOLERANCE
     or more, and every move measured; the largest budget when none is."""
     moves = []
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     curve, todo = [], []
     for pair in pairs:
         for steps in args.budgets:
-            for m in text.METHODS:
+            for m in text.COMPARED_METHODS:
                 for seed in args.seeds:
                     if (pair, steps, m, seed) in done:
                         curve.append(done[(pair, steps, m, seed)])
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     for pair in pairs:
         for steps in args.budgets:
             print(f"{pair} {steps} steps:", {m: round(mean_of(curve, "target_accuracy", pair=pair, method=m,
-                                                              steps=steps), 1) for m in text.METHODS}, flush=True)
+                                                              steps=steps), 1) for m in text.COMPARED_METHODS}, flush=True)
     steps, moves = converged_budget(curve, pairs, args.budgets)
     not_converged = [] if steps < args.budgets[-1] else [r for r in moves if r["to"] == steps and
                                                          abs(r["move_points"]) >= TOLERANCE]
@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                        "classes": list(vec.source.classes)}
         words = [w for w, _ in source_words[:WORDS]] + [w for w, _ in target_words[:WORDS]]
         alignment[pair], signal[pair] = {}, {w: {} for w in words}
-        for method in text.METHODS:
-            net, _, _ = text.train_text(vec, method, chosen, seed=0)
+        for method in text.COMPARED_METHODS:
+            net, _, _ = text.fit(vec, method, chosen, seed=0)
             alignment[pair][method] = text.feature_domain_accuracy(net, vec)
             for w, v in text.word_domain_signal(net, vec, words).items():
                 signal[pair][w][method] = v

@@ -96,8 +96,8 @@ def test_coral_training_shrinks_the_covariance_gap(domains):
         ft = extract_features(model, tgt.x_test[:300], device="cpu")
         return adaptation.coral_loss(fs, ft).item()
 
-    plain, _, _ = dann.train_dann(src, tgt, "source-only", config, seed=0, device="cpu")
-    aligned, _, _ = dann.train_dann(src, tgt, "source-only", config, seed=0, device="cpu",
+    plain, _, _ = dann.fit(src, tgt, "source-only", config, seed=0, device="cpu")
+    aligned, _, _ = dann.fit(src, tgt, "source-only", config, seed=0, device="cpu",
                                     extra_loss=lambda f, _, n: 100.0 * adaptation.coral_loss(f[:n], f[n:]))
     assert gap(aligned) < gap(plain)
     row = adaptation.run_method(src, tgt, "coral", seed=0, config=dann.DannConfig(steps=3, batch_size=16), device="cpu")
@@ -116,8 +116,8 @@ def test_entropy_loss_is_zero_when_confident_and_log_k_when_uniform():
 def test_entropy_training_makes_target_predictions_confident(domains):
     config = dann.DannConfig(steps=30, batch_size=32, log_every=10)
     src, tgt = domains["mnist"], domains["mnistm"]
-    plain, _, _ = dann.train_dann(src, tgt, "source-only", config, seed=0, device="cpu")
-    sharp, _, _ = dann.train_dann(src, tgt, "source-only", config, seed=0, device="cpu",
+    plain, _, _ = dann.fit(src, tgt, "source-only", config, seed=0, device="cpu")
+    sharp, _, _ = dann.fit(src, tgt, "source-only", config, seed=0, device="cpu",
                                   extra_loss=lambda _, logits, n: 1.0 * adaptation.entropy_loss(logits[n:]))
     x = tgt.x_test[:300]
     assert selection.prediction_entropy(sharp, x, device="cpu") < selection.prediction_entropy(plain, x, device="cpu")
@@ -171,13 +171,13 @@ def test_semi_supervised_uses_the_few_labels_fine_tuning_gets(domains, monkeypat
     from datl_helpers import data
 
     seen = {}
-    real = dann.train_dann
+    real = dann.fit
 
     def spy(*args, labelled_target=None, **kwargs):
         seen["x"], seen["y"] = labelled_target
         return real(*args, labelled_target=labelled_target, **kwargs)
 
-    monkeypatch.setattr(dann, "train_dann", spy)
+    monkeypatch.setattr(dann, "fit", spy)
     config = dann.DannConfig(steps=4, batch_size=16, log_every=2)
     row = adaptation.run_semi_supervised(domains["mnist"], domains["mnistm"], 2, seed=5, config=config, device="cpu")
     x, y = data.few_labels(domains["mnistm"], 2, seed=5)

@@ -124,7 +124,7 @@ class Recorder:
         return self.inner(x)
 
 
-@pytest.mark.parametrize("method", transfer.METHODS)
+@pytest.mark.parametrize("method", transfer.TRANSFER_METHODS)
 def test_augmentation_is_never_applied_at_evaluation(domains, method):
     target = domains["digits"]
     rec = Recorder()
@@ -152,7 +152,7 @@ def test_runs_gains_and_turnover(domains):
                                      config=dataclasses.replace(FAST, probe_copies=1), device="cpu")
     assert [(r["augment"], r["seed"]) for r in rows] == [("none", 0), ("none", 1), ("light", 0), ("light", 1)]
     assert rows[0]["kinds"] == "none" and rows[2]["kinds"] == "geometry+colour+texture+occlusion"
-    gains = augment.paired_gains(rows)
+    gains = augment.gain_rows(rows)
     assert len(gains) == 2
     assert gains[0]["gain"] == pytest.approx(100 * (rows[2]["target_accuracy"] - rows[0]["target_accuracy"]))
 
@@ -212,7 +212,7 @@ def test_plots_draw(domains):
              "target_accuracy": 0.5 + s / 4 + seed / 100}
             for m in ("scratch", "finetune") for k in (5, 10) for a, s in augment.PRESETS.items() for seed in (0, 1)]
     for fig in (plots.augmentation_heatmaps(rows), plots.augmentation_lines(rows),
-                plots.gain_bars(augment.paired_gains(rows)),
+                plots.gain_bars(augment.gain_rows(rows)),
                 plots.strength_sweep([r for r in rows if r["labels_per_class"] == 10],
                                      augment.turnover([r for r in rows if r["labels_per_class"] == 10]))):
         assert fig.axes

@@ -68,7 +68,7 @@ def test_shipped_budget_curves_justify_the_converged_budget():
     payload = budget.load_curves()
     assert set(payload["families"]) == {f"transfer-{m}-{k}{t}" for m in ("scratch", "finetune") for k in (10, 50, "all")
                                         for t in ("", "-mnist")} | {"finetune-strategies-10", "finetune-strategies-all"} | {
-                                            f"adapt-{m}" for m in adaptation.METHODS} | {
+                                            f"adapt-{m}" for m in adaptation.ADAPTATION_METHODS} | {
                                             budget.robust_family(m, b, a) for m, b, a in robust.MODELS.values()
                                             if m == "finetune"} | {
                                             "adapt-semi-dann", "adapt-scratch-source-only", "adapt-scratch-dann"}
@@ -127,7 +127,7 @@ def test_trained_runs_refuse_a_zero_budget(domains):
     with pytest.raises(BudgetError):
         transfer.run_transfer(domains["digits"], "finetune", 1, config=transfer.TransferConfig(steps=0), device="cpu")
     with pytest.raises(BudgetError):
-        dann.train_dann(domains["mnist"], domains["mnistm"], "dann", dann.DannConfig(steps=-1), device="cpu")
+        dann.fit(domains["mnist"], domains["mnistm"], "dann", dann.DannConfig(steps=-1), device="cpu")
 
 
 @pytest.mark.parametrize("command", [
@@ -225,7 +225,7 @@ def test_notebook_02_reference_runs_at_the_converged_budgets():
 def test_notebook_04_reference_runs_at_the_converged_budgets():
     reference = _reference("04_domain_adversarial.json")
     assert reference["reference"] is True and len(reference["seeds"]) >= 3
-    for method in adaptation.METHODS:  # every run at its pair's budget: converged, or named as still rising
+    for method in adaptation.ADAPTATION_METHODS:  # every run at its pair's budget: converged, or named as still rising
         for pair in {r["pair"] for r in reference["runs"]}:
             steps, converged = budget.adapt_budget(method, pair)
             assert {r["steps"] for r in reference["runs"] if (r["method"], r["pair"]) == (method, pair)} == {steps}
@@ -235,7 +235,7 @@ def test_notebook_04_reference_runs_at_the_converged_budgets():
     assert {r["steps"] for r in reference["protocol_steps"]} == {budget.adapt_budget("source-only", pair)[0]}
     for pair in {r["pair"] for r in reference["runs"]}:  # every method, every seed, on every pair
         assert {(r["method"], r["seed"]) for r in reference["runs"] if r["pair"] == pair} == {
-            (m, s) for m in adaptation.METHODS for s in reference["seeds"]}
+            (m, s) for m in adaptation.ADAPTATION_METHODS for s in reference["seeds"]}
     assert set(reference["zero_shot"]) == {r["pair"] for r in reference["runs"]}
 
 

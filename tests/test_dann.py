@@ -42,9 +42,9 @@ def test_guard_catches_divergence_and_collapse():
     dann._guard(10, 0.5, 2.3, 0.7, torch.zeros(64, dtype=torch.long), 10)  # nothing learned yet (from scratch)
 
 
-@pytest.mark.parametrize("method", dann.METHODS)
-def test_train_dann_records_history(domains, method):
-    model, disc, history = dann.train_dann(domains["mnist"], domains["mnistm"], method, QUICK, seed=0, device="cpu")
+@pytest.mark.parametrize("method", dann.COMPARED_METHODS)
+def test_dann_fit_records_history(domains, method):
+    model, disc, history = dann.fit(domains["mnist"], domains["mnistm"], method, QUICK, seed=0, device="cpu")
     assert [r["step"] for r in history.records] == [1, 11, 21, 30]
     lambdas = history["lambda"]
     if method == "dann":
@@ -99,21 +99,21 @@ def test_protocol_lr_schedule_keeps_the_ratio_and_augment_is_seeded(domains):
     plain = dann.DannConfig(steps=12, batch_size=16, log_every=4, head="own", feature_lr_scale=0.1, augment=False)
     c = dann.run_adaptation(domains["mnist"], domains["mnistm"], "dann", seed=1, config=plain, device="cpu")
     assert (a["target_accuracy"], a["domain_accuracy"]) != (c["target_accuracy"], c["domain_accuracy"])
-    _, _, history = dann.train_dann(domains["mnist"], domains["mnistm"], "dann", config, seed=1, device="cpu")
+    _, _, history = dann.fit(domains["mnist"], domains["mnistm"], "dann", config, seed=1, device="cpu")
     assert history["lr"][0] == pytest.approx(config.lr)  # the head's group; the features' is a tenth of it
     with pytest.raises(ValueError, match="own, new"):
-        dann.train_dann(domains["mnist"], domains["mnistm"], "dann", dann.DannConfig(head="old"))
+        dann.fit(domains["mnist"], domains["mnistm"], "dann", dann.DannConfig(head="old"))
 
 
 def test_bad_input(domains):
     with pytest.raises(ValueError, match="source-only, dann, target-oracle"):
-        dann.train_dann(domains["mnist"], domains["mnistm"], "adda")
+        dann.fit(domains["mnist"], domains["mnistm"], "adda")
     from datl_helpers.core.domain import Domain
 
     three = Domain("three", domains["digits"].x_train[:30], torch.arange(30) % 3,
                    domains["digits"].x_test[:9], torch.arange(9) % 3)
     with pytest.raises(DatlError, match="same classes"):
-        dann.train_dann(domains["mnist"], three, "dann", QUICK)
+        dann.fit(domains["mnist"], three, "dann", QUICK)
 
 
 def test_adapt_command_json_and_npz_target(tmp_path, domains, capsys):
@@ -173,7 +173,7 @@ def test_proxy_a_distance_separable_vs_identical():
 
 
 def test_selection_criteria_and_choose(domains):
-    model, _, _ = dann.train_dann(domains["mnist"], domains["mnistm"], "dann", QUICK, seed=0, device="cpu")
+    model, _, _ = dann.fit(domains["mnist"], domains["mnistm"], "dann", QUICK, seed=0, device="cpu")
     crit = selection.selection_criteria(model, domains["mnist"], domains["mnistm"], n=200, device="cpu")
     assert set(crit) == set(selection.CRITERIA)
     assert 0 <= crit["source_val_accuracy"] <= 1 and 0 <= crit["target_accuracy"] <= 1
@@ -189,7 +189,7 @@ def test_selection_criteria_and_choose(domains):
 
 
 def test_dev_risk_with_identical_domains_is_the_source_loss(domains):
-    model, _, _ = dann.train_dann(domains["mnist"], domains["mnistm"], "source-only", QUICK, seed=0, device="cpu")
+    model, _, _ = dann.fit(domains["mnist"], domains["mnistm"], "source-only", QUICK, seed=0, device="cpu")
     x, y = domains["mnist"].x_test[:300], domains["mnist"].y_test[:300]
     loss = torch.nn.functional.cross_entropy(dann.train.predict_logits(model, x, device="cpu"), y).item()
     # target = the same images: the weights are ~1, so DEV is close to the plain validation loss
@@ -261,12 +261,12 @@ def test_paper_config_builds_the_papers_optimizer_and_domain_classifier(domains)
     _, course_disc, _ = dann.build_networks(10, dann.DannConfig(), torch.device("cpu"), fast=False)
     assert [m.out_features for m in course_disc.net if isinstance(m, torch.nn.Linear)] == [256, 256, 1]
     with pytest.raises(DatlError, match="optimizer"):
-        dann.train_dann(domains["mnist"], domains["mnistm"], "dann", dann.paper_config(5, optimizer="adam"))
+        dann.fit(domains["mnist"], domains["mnistm"], "dann", dann.paper_config(5, optimizer="adam"))
 
 
 def test_paper_protocol_trains_reproducibly(domains):
     config = dann.paper_config(40, batch_size=32, log_every=10)
-    runs = [dann.train_dann(domains["mnist"], domains["mnistm"], "dann", config, seed=3, device="cpu")
+    runs = [dann.fit(domains["mnist"], domains["mnistm"], "dann", config, seed=3, device="cpu")
             for _ in range(2)]
     (m1, _, h1), (m2, _, h2) = runs
     assert h1.records == h2.records and h1["lambda"][-1] > 0.9  # lambda rises to the paper's 1
@@ -295,11 +295,11 @@ def test_a_dann_run_shows_its_steps_unless_quiet(domains, capsys, monkeypatch):
     config = dann.DannConfig(steps=4, batch_size=8, log_every=2)
     for name in ("CI", "DATL_QUIET", "TQDM_DISABLE"):
         monkeypatch.delenv(name, raising=False)
-    dann.train_dann(domains["mnist"], domains["mnistm"], "dann", config, device="cpu")
+    dann.fit(domains["mnist"], domains["mnistm"], "dann", config, device="cpu")
     err = capsys.readouterr().err
     assert "dann steps" in err and "/4 " in err  # one bar over the run's steps
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    dann.train_dann(domains["mnist"], domains["mnistm"], "dann", config, device="cpu")
+    dann.fit(domains["mnist"], domains["mnistm"], "dann", config, device="cpu")
     assert "dann steps" not in capsys.readouterr().err
 
 

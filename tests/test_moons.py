@@ -26,8 +26,8 @@ def test_dann_beats_source_only_on_rotated_moons_and_is_reproducible():
 
 def test_lambda_zero_is_source_only():
     m = moons.make_moons_domains(angle=30.0, seed=1)
-    plain = moons.train_moons(m, "source-only", steps=100, seed=2)
-    no_reversal = moons.train_moons(m, "dann", lambda_max=0.0, steps=100, seed=2)
+    plain = moons.fit(m, "source-only", steps=100, seed=2)
+    no_reversal = moons.fit(m, "dann", lambda_max=0.0, steps=100, seed=2)
     assert torch.allclose(plain(m.xt), no_reversal(m.xt))
 
 

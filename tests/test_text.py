@@ -51,7 +51,7 @@ def one_thread():
 def toy(one_thread):
     source = toy_domain("films", ["film", "plot", "actor", "scene", "director"], seed=0)
     target = toy_domain("snacks", ["taste", "snack", "flavour", "crunch", "price"], seed=1)
-    return text.vectorise(source, target, max_features=200)
+    return text.vectorize(source, target, max_features=200)
 
 
 SMALL = text.TextConfig(steps=60, eval_every=20, batch_size=16, hidden=16, domain_hidden=16, lr=0.02, dropout=0.0)
@@ -134,14 +134,14 @@ def test_oracle_uses_target_labels_and_the_others_never_do(toy):
 
 def test_grid_summary_and_word_tools(toy):
     rows = text.run_grid(toy, seeds=(0, 1), config=SMALL, pair="films->snacks", progress=False)
-    assert len(rows) == 6 and {r["method"] for r in rows} == set(text.METHODS)
+    assert len(rows) == 6 and {r["method"] for r in rows} == set(text.COMPARED_METHODS)
     table = text.results_table(rows)
     assert list(table.index) == ["films->snacks"] and "gap closed (AUC)" in table.columns
     src_words, tgt_words = text.domain_words(toy, k=3)
     assert {w for w, _ in src_words} <= {"film", "plot", "actor", "scene", "director"} | {w for w in toy.vectorizer.vocabulary_ if " " in w}
     assert all(c > 0 for _, c in tgt_words) and all(c < 0 for _, c in src_words)
     assert text.raw_domain_accuracy(toy) > 0.9
-    net, _, _ = text.train_text(toy, "source-only", SMALL, seed=0)
+    net, _, _ = text.fit(toy, "source-only", SMALL, seed=0)
     signal = text.word_domain_signal(net, toy, ["film", "taste"])
     assert set(signal) == {"film", "taste"} and all(np.isfinite(list(signal.values())))
     assert 0.0 <= text.feature_domain_accuracy(net, toy) <= 1.0
@@ -154,9 +154,9 @@ def test_grid_summary_and_word_tools(toy):
 def test_mismatched_classes_are_a_clear_error(toy):
     other = TextDomain("three", ["a", "b", "c"], np.array([0, 1, 2]), ["a"], np.array([0]), ("x", "y", "z"))
     with pytest.raises(text.DatlError, match="same classes"):
-        text.vectorise(toy.source, other)
+        text.vectorize(toy.source, other)
     with pytest.raises(ValueError, match="unknown method"):
-        text.train_text(toy, "coral", SMALL)
+        text.fit(toy, "coral", SMALL)
 
 
 def test_predictor_widget_logic_without_a_kernel():
@@ -201,7 +201,7 @@ def test_reference_budget_curve_and_completeness():
     doubling = [m for m in ref["budget"]["moves"] if m["from"] == ref["budget"]["chosen"]]
     assert doubling and max(abs(m["move_points"]) for m in doubling) < 1.0 and ref["not_converged"] == []
     for pair in ref["pairs"]:
-        for method in text.METHODS:
+        for method in text.COMPARED_METHODS:
             assert len(results.select(ref["runs"], pair=pair, method=method)) == len(ref["seeds"])
     assert {"date", "versions", "script"} <= set(ref)
 

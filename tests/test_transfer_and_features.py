@@ -11,7 +11,7 @@ from datl_helpers.cli.main import main
 FAST = transfer.TransferConfig(steps=30)
 
 
-@pytest.mark.parametrize("method", transfer.METHODS)
+@pytest.mark.parametrize("method", transfer.TRANSFER_METHODS)
 def test_run_transfer_returns_one_row(domains, method):
     row = transfer.run_transfer(domains["digits"], method, 5, seed=0, config=FAST, device="cpu")
     assert set(row) == {"seed", "labels", "target_accuracy", "macro_f1", "seconds"}

@@ -93,10 +93,10 @@ def adapt_diagnostics(steps: dict[str, int], protocol: dict) -> tuple[list[dict]
     source, target = (_domain(n) for n in PAIRS[0])
     config = dataclasses.replace(dann.DannConfig(), steps=steps["dann"], **protocol)
     so_config = dataclasses.replace(config, steps=steps["source-only"])
-    trained = {"source-only": dann.train_dann(source, target, "source-only", so_config, seed=0, device="cpu")[0]}
+    trained = {"source-only": dann.fit(source, target, "source-only", so_config, seed=0, device="cpu")[0]}
     for lam in SELECTION_LAMBDAS:
         cfg = dataclasses.replace(config, lambda_max=lam)
-        trained[f"dann λ={lam:g}"] = dann.train_dann(source, target, "dann", cfg, seed=0, device="cpu")[0]
+        trained[f"dann λ={lam:g}"] = dann.fit(source, target, "dann", cfg, seed=0, device="cpu")[0]
     default = f"dann λ={config.lambda_max:g}"
     pad_rows, _ = selection.alignment({"pretrained backbone": models.load_pretrained(), "source-only":
                                   trained["source-only"], "dann": trained[default]}, source, target, device="cpu")
@@ -211,7 +211,7 @@ def adaptation(runner: Runner, start: int, largest: int, from_shipped: bool = Fa
     protocol = {}  # the defaults of dann.DannConfig are the protocol
     shipped, check = reuse_shipped(runner, "04_domain_adversarial.json", protocol, "adaptation") if from_shipped \
         else (None, None)
-    families = adapt_curves(runner, methods.METHODS, PAIRS, protocol, start, largest, "adapt",
+    families = adapt_curves(runner, methods.ADAPTATION_METHODS, PAIRS, protocol, start, largest, "adapt",
                             "adaptation from the shipped backbone on notebook 04's pairs")
     add_families(families)
     # each method on each pair at that pair's converged budget (budget.adapt_budget(method, pair));
@@ -219,16 +219,16 @@ def adaptation(runner: Runner, start: int, largest: int, from_shipped: bool = Fa
     # so (its numbers are then lower bounds of a rising curve)
     pair_name = "{} -> {}".format
     steps = {m: {pair_name(c["source"], c["target"]): budget.converged_budget(c["means"]) or max(c["means"])
-                 for c in families[f"adapt-{m}"]["curves"]} for m in methods.METHODS}
-    rising = [f"{c['name']}" for m in methods.METHODS for c in families[f"adapt-{m}"]["curves"]
+                 for c in families[f"adapt-{m}"]["curves"]} for m in methods.ADAPTATION_METHODS}
+    rising = [f"{c['name']}" for m in methods.ADAPTATION_METHODS for c in families[f"adapt-{m}"]["curves"]
               if budget.converged_budget(c["means"]) is None]
-    unconverged = [m for m in methods.METHODS if families[f"adapt-{m}"]["budget"] is None]
+    unconverged = [m for m in methods.ADAPTATION_METHODS if families[f"adapt-{m}"]["budget"] is None]
     if rising:
         print(f"NOT converged up to {largest} steps: {', '.join(rising)}; those runs use the largest budget")
     keep = ("pair", "method", "seed", "steps", "target_accuracy", "source_accuracy", "domain_accuracy", "macro_f1",
             "seconds")
     jobs = [adapt_job(m, s, t, steps[m][pair_name(s, t)], seed, protocol)
-            for s, t in PAIRS for m in methods.METHODS for seed in SEEDS]
+            for s, t in PAIRS for m in methods.ADAPTATION_METHODS for seed in SEEDS]
     runs = [{k: r[k] for k in keep} for r in runner.run(jobs, need=keep)]
     so_steps = steps["source-only"][pair_name(*CAUSES_PAIR)]
     causes = [{**r, "protocol_step": name} for name, step in PROTOCOL_STEPS.items() for r in runner.run(

@@ -61,7 +61,7 @@ def augmentation(runner: Runner, steps: dict[str, int] | None = None) -> dict:
     steps = steps or {f"{m}-{k}": budget.transfer_steps(m, k) for m in ("scratch", "finetune") for k in (10, 50, "all")}
     steps.update({f"linear-probe-{k}": 0 for k in (10, 50, "all")})
     strengths = {**augment.PRESETS, "1": 1.0}
-    methods = list(transfer.METHODS)
+    methods = list(transfer.TRANSFER_METHODS)
     grid = [make_job(m, k, s, augment.KINDS, steps[f"{m}-{k}"], seed, name)
             for k in (10, 50) for m in methods for name, s in strengths.items() for seed in SEEDS]
     kinds = [make_job(m, 10, augment.PRESETS["medium"], augment.KIND_SETS[kind], steps[f"{m}-10"], seed, kind)
@@ -111,7 +111,7 @@ def labels(runner: Runner) -> dict:
     steps = {f"{m}-{k}-{t}": budget.transfer_steps(m, k, augmented=False, target=t)
              for t in targets for k in counts for m in ("scratch", "finetune")}
     jobs = [make_job(m, k, 0.0, [], steps.get(f"{m}-{k}-{t}", 0), seed, "none", target=t)
-            for t in targets for k in counts for m in transfer.METHODS for seed in SEEDS]
+            for t in targets for k in counts for m in transfer.TRANSFER_METHODS for seed in SEEDS]
     print(f"label efficiency at {steps} steps", flush=True)
     keep = ("target", "labels_per_class", "method", "seed", "labels", "target_accuracy", "macro_f1", "seconds", "steps")
     curve_rows = [{k: r[k] for k in keep} for r in runner.run(jobs)]

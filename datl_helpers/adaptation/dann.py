@@ -42,7 +42,7 @@ from datl_helpers.core.errors import DatlError, DivergenceError, check_choice
 from datl_helpers.core.results import pm
 from datl_helpers.transfer.recolour import pretraining_augment
 
-METHODS = ("source-only", "dann", "target-oracle")
+COMPARED_METHODS = ("source-only", "dann", "target-oracle")
 HEADS = ("own", "new")  # DannConfig.head
 BN_MODES = ("mixed", "per-domain")  # DannConfig.bn
 NETWORKS = ("digitnet", "paper")  # DannConfig.network, from random weights
@@ -71,7 +71,7 @@ def dann_lr(p: float, lr0: float, alpha: float = 10.0, beta: float = 0.75) -> fl
 
 @dataclass
 class DannConfig:
-    """Everything a run of :func:`train_dann` depends on besides its data and seed. The defaults are the
+    """Everything a run of :func:`fit` depends on besides its data and seed. The defaults are the
     course's protocol from the shipped backbone; :func:`paper_config` gives the DANN paper's protocol
     from random weights. Every method of notebook 04 runs with the same config, so the comparison is fair."""
 
@@ -235,7 +235,7 @@ def build_networks(
     return model, disc, make_dann_optimizer(model, disc, config, device, fast)
 
 
-def train_dann(
+def fit(
     source: Domain,
     target: Domain,
     method: str = "dann",
@@ -255,7 +255,7 @@ def train_dann(
     history records, every ``log_every`` steps: label loss, domain loss, domain-classifier accuracy
     on the step's batch, lambda and lr.
     """
-    check_choice("method", method, METHODS)
+    check_choice("method", method, COMPARED_METHODS)
     if source.num_classes != target.num_classes:
         raise DatlError(
             f"source {source.name!r} has {source.num_classes} classes and target {target.name!r} has "
@@ -363,7 +363,7 @@ def run_adaptation(
 ) -> dict:
     """One run of ``method``: target and source test accuracy, macro F1, domain accuracy, seconds."""
     start = time.perf_counter()
-    model, disc, _ = train_dann(source, target, method, config, seed=seed, device=device)
+    model, disc, _ = fit(source, target, method, config, seed=seed, device=device)
     return result_row(model, disc, source, target, seed, start, device)
 
 
@@ -400,7 +400,7 @@ def gap_closed(source_only: float, dann: float, oracle: float) -> float:
     return (dann - source_only) / (oracle - source_only) if oracle != source_only else float("nan")
 
 
-def results_table(rows: list[dict], methods: Sequence[str] = METHODS):
+def results_table(rows: list[dict], methods: Sequence[str] = COMPARED_METHODS):
     """Mean ± std target accuracy per pair and method (columns in the order of ``methods``), and
     the share of the gap DANN closes.
 
@@ -411,7 +411,7 @@ def results_table(rows: list[dict], methods: Sequence[str] = METHODS):
     stats = frame.groupby(["pair", "method"], sort=False)["target_accuracy"].agg(["mean", "std"]).fillna(0.0)
     table = stats.apply(lambda r: pm(r["mean"], r["std"]), axis=1).unstack("method")
     table = table[[m for m in methods if m in table.columns]]
-    if set(METHODS) <= set(frame["method"]):
+    if set(COMPARED_METHODS) <= set(frame["method"]):
         means = stats["mean"].unstack("method")
         table["gap closed"] = [
             f"{gap_closed(means.loc[p, 'source-only'], means.loc[p, 'dann'], means.loc[p, 'target-oracle']):.0%}"

@@ -42,7 +42,7 @@ from datl_helpers.adaptation.batchnorm import adabn
 from datl_helpers.core.domain import Domain, few_labels
 from datl_helpers.core.errors import check_choice
 
-METHODS = (*dann.METHODS, "adabn", "coral", "entropy")  # every method of `python -m datl_helpers adapt`
+ADAPTATION_METHODS = (*dann.COMPARED_METHODS, "adabn", "coral", "entropy")  # every method of `python -m datl_helpers adapt`
 # Sun & Saenko weigh the two losses to be of one size: after source-only training on mnist -> mnistm
 # (600 steps, seed 0) the CORAL loss is about 0.04 and the label loss about 0.01 (no target labels used).
 CORAL_WEIGHT = 1.0
@@ -51,14 +51,14 @@ ENTROPY_WEIGHT = 0.1  # not tuned: choosing it by target accuracy would use the 
 
 def run_adabn(source: Domain, target: Domain, seed: int = 0, config=None,
               device: str | torch.device = "auto") -> dict:
-    """Source-only training (:func:`datl_helpers.adaptation.dann.train_dann`) with mixed-batch BatchNorm (the
+    """Source-only training (:func:`datl_helpers.adaptation.dann.fit`) with mixed-batch BatchNorm (the
     ordinary recipe; the default per-domain protocol already tests with target statistics, which is
     AdaBN's idea built in), then AdaBN on the target's unlabelled training images; scored like
     every other adaptation method (the source test images too are normalised with the target's
     statistics, so ``source_accuracy`` shows what that costs)."""
     start = time.perf_counter()
     mixed = dataclasses.replace(config or dann.DannConfig(), bn="mixed")  # the classic recipe: ordinary training
-    model, disc, _ = dann.train_dann(source, target, "source-only", mixed, seed=seed, device=device)
+    model, disc, _ = dann.fit(source, target, "source-only", mixed, seed=seed, device=device)
     adabn(model, target.x_train, device=device)
     return dann.result_row(model, disc, source, target, seed, start, device)
 
@@ -78,7 +78,7 @@ def run_coral(source: Domain, target: Domain, seed: int = 0, config=None, device
     ``weight`` times :func:`coral_loss` on every step's features; scored like every other method."""
     start = time.perf_counter()
     extra = lambda feats, _, n: weight * coral_loss(feats[:n], feats[n:])  # noqa: E731
-    model, disc, _ = dann.train_dann(source, target, "source-only", config, seed=seed, device=device, extra_loss=extra)
+    model, disc, _ = dann.fit(source, target, "source-only", config, seed=seed, device=device, extra_loss=extra)
     return dann.result_row(model, disc, source, target, seed, start, device)
 
 
@@ -94,7 +94,7 @@ def run_entropy(source: Domain, target: Domain, seed: int = 0, config=None, devi
     entropy of the predictions on every step's unlabelled target images; scored like every method."""
     start = time.perf_counter()
     extra = lambda _, logits, n: weight * entropy_loss(logits[n:])  # noqa: E731
-    model, disc, _ = dann.train_dann(source, target, "source-only", config, seed=seed, device=device, extra_loss=extra)
+    model, disc, _ = dann.fit(source, target, "source-only", config, seed=seed, device=device, extra_loss=extra)
     return dann.result_row(model, disc, source, target, seed, start, device)
 
 
@@ -105,16 +105,16 @@ def run_semi_supervised(source: Domain, target: Domain, target_labels: int, meth
     check_choice("semi-supervised method", method, ("dann", "source-only"))
     x, y = few_labels(target, target_labels, seed)
     start = time.perf_counter()
-    model, disc, _ = dann.train_dann(source, target, method, config, seed=seed, device=device, labelled_target=(x, y))
+    model, disc, _ = dann.fit(source, target, method, config, seed=seed, device=device, labelled_target=(x, y))
     return {**dann.result_row(model, disc, source, target, seed, start, device), "target_labels": target_labels}
 
 
 def run_method(source: Domain, target: Domain, method: str, seed: int = 0, config=None,
                device: str | torch.device = "auto", target_labels: int = 0) -> dict:
-    """One run of any adaptation ``method`` (:data:`METHODS`), in the result shape of
+    """One run of any adaptation ``method`` (:data:`ADAPTATION_METHODS`), in the result shape of
     :func:`datl_helpers.adaptation.dann.run_adaptation`; with ``target_labels`` > 0 the semi-supervised
     variant (:func:`run_semi_supervised`)."""
-    check_choice("method", method, METHODS)
+    check_choice("method", method, ADAPTATION_METHODS)
     if target_labels:
         return run_semi_supervised(source, target, target_labels, method, seed=seed, config=config, device=device)
     if method == "adabn":

@@ -63,7 +63,7 @@ class MoonNet(nn.Module):
         return self.head(self.features(x))
 
 
-def train_moons(
+def fit(
     moons: Moons, method: str = "dann", lambda_max: float = 1.0, gamma: float = 10.0, steps: int = 600,
     lr: float = 1e-2, seed: int = 0,
 ) -> MoonNet:
@@ -106,7 +106,7 @@ def compare(angle: float = 35.0, lambda_max: float = 1.0, seed: int = 0, steps: 
     moons = make_moons_domains(angle=angle, seed=seed)
     result = {"moons": moons, "models": {}, "target_accuracy": {}}
     for method in ("source-only", "dann"):
-        model = train_moons(moons, method, lambda_max=lambda_max, steps=steps, seed=seed)
+        model = fit(moons, method, lambda_max=lambda_max, steps=steps, seed=seed)
         result["models"][method] = model
         result["target_accuracy"][method] = accuracy(model, moons.xt, moons.yt)
     return result

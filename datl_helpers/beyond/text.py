@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from datl_helpers.adaptation.adversarial import DomainClassifier
-from datl_helpers.adaptation.dann import METHODS, dann_lambda, dann_lr
+from datl_helpers.adaptation.dann import COMPARED_METHODS, dann_lambda, dann_lr
 from datl_helpers.core.errors import DatlError, check_choice
 from datl_helpers.data.text_domains import TextDomain
 
@@ -56,7 +56,7 @@ class TextConfig:
 # --------------------------------------------------------------------------------------------
 
 
-def fit_vectorizer(source_texts: Sequence[str], target_texts: Sequence[str], max_features: int = 5000):
+def tfidf_vectorizer(source_texts: Sequence[str], target_texts: Sequence[str], max_features: int = 5000):
     """A TF-IDF vectoriser (uni- and bigrams, ``max_features`` most frequent, sublinear tf) fitted on
     the source texts and the unlabelled target texts together, so both domains' words are in it."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -127,13 +127,13 @@ class TextData:
     xt_test: object
 
 
-def vectorise(source: TextDomain, target: TextDomain, max_features: int = 5000) -> TextData:
+def vectorize(source: TextDomain, target: TextDomain, max_features: int = 5000) -> TextData:
     if source.num_classes != target.num_classes:
         raise DatlError(
             f"source {source.name!r} has classes {list(source.classes)} and target {target.name!r} has "
             f"{list(target.classes)}; domain adaptation needs the same classes in both"
         )
-    vec = fit_vectorizer(source.text_train, target.text_train, max_features)
+    vec = tfidf_vectorizer(source.text_train, target.text_train, max_features)
     return TextData(source, target, vec, vec.transform(source.text_train), vec.transform(source.text_test),
                     vec.transform(target.text_train), vec.transform(target.text_test))
 
@@ -158,12 +158,12 @@ def _accuracy(net: TextNet, matrix, y: np.ndarray) -> float:
     return float((predict_proba(net, matrix).argmax(1) == y).mean())
 
 
-def train_text(data: TextData, method: str = "dann", config: TextConfig | None = None, seed: int = 0):
+def fit(data: TextData, method: str = "dann", config: TextConfig | None = None, seed: int = 0):
     """Train ``method`` (``source-only``, ``dann`` or ``target-oracle``) on vectorised ``data``.
 
     Returns the network, the domain classifier and a history (one record per ``eval_every`` steps:
     step, label loss, domain loss, lambda, validation accuracy). Runs on the CPU: the model is tiny."""
-    check_choice("method", method, METHODS)
+    check_choice("method", method, COMPARED_METHODS)
     config = config or TextConfig()
     torch.manual_seed(seed)
     gen = np.random.default_rng(seed)
@@ -241,13 +241,13 @@ def evaluate(net: TextNet, disc: DomainClassifier, data: TextData) -> dict[str, 
 def run_text(data: TextData, method: str, seed: int = 0, config: TextConfig | None = None) -> dict:
     """One run: the seed, :func:`evaluate`'s scores, the step kept by early stopping and the seconds."""
     start = time.perf_counter()
-    net, disc, history = train_text(data, method, config, seed)
+    net, disc, history = fit(data, method, config, seed)
     kept = max((h["step"] for h in history if h.get("kept")), default=history[-1]["step"])
     return {"seed": seed, **evaluate(net, disc, data), "kept_step": kept,
             "seconds": round(time.perf_counter() - start, 2)}
 
 
-def run_grid(data: TextData, methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0, 1, 2),
+def run_grid(data: TextData, methods: Sequence[str] = COMPARED_METHODS, seeds: Sequence[int] = (0, 1, 2),
              config: TextConfig | None = None, pair: str | None = None, progress: bool = True) -> list[dict]:
     """Every method x seed on one pair: rows with ``pair``, ``method`` and :func:`run_text`'s keys."""
     from tqdm.auto import tqdm
@@ -354,7 +354,7 @@ def subset(domain: TextDomain, max_texts: int | None, seed: int = 0) -> TextDoma
                       [domain.text_test[i] for i in te], domain.y_test[te], domain.classes, dict(domain.card))
 
 
-def results_table(rows: Sequence[dict], methods: Sequence[str] = METHODS):
+def results_table(rows: Sequence[dict], methods: Sequence[str] = COMPARED_METHODS):
     """Per pair and method: target accuracy and AUC (mean ± std over seeds, %), and the share of the
     source-only -> oracle gap that DANN closes in each."""
     import pandas as pd
@@ -373,8 +373,8 @@ def results_table(rows: Sequence[dict], methods: Sequence[str] = METHODS):
                     mean, std = mean_std(vals)
                     means[(key, m)] = mean
                     line[f"{m} {label}"] = pm(mean, std)
-            if all((key, m) in means for m in METHODS):
-                share = gap_closed(*(means[(key, m)] for m in METHODS))
+            if all((key, m) in means for m in COMPARED_METHODS):
+                share = gap_closed(*(means[(key, m)] for m in COMPARED_METHODS))
                 line[f"gap closed ({label})"] = f"{share:.0%}"
         out.append(line)
     return pd.DataFrame(out).set_index("pair")

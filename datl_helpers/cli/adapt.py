@@ -13,12 +13,12 @@ from datl_helpers.core.provenance import config_dict
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``adapt`` command's arguments."""
     from datl_helpers.adaptation.dann import DannConfig
-    from datl_helpers.adaptation.methods import METHODS as ADAPT_METHODS
+    from datl_helpers.adaptation.methods import ADAPTATION_METHODS
 
     p = sub.add_parser("adapt", help="unsupervised domain adaptation (DANN and its baselines)")
     p.add_argument("--source", required=True, help="labelled source: domain name, npz:PATH, folder:PATH or text:PATH")
     p.add_argument("--target", required=True, help="unlabelled target: domain name, npz:PATH, folder:PATH or text:PATH")
-    p.add_argument("--method", choices=ADAPT_METHODS, default="dann")
+    p.add_argument("--method", choices=ADAPTATION_METHODS, default="dann")
     p.add_argument("--steps", type=int, default=None, help="default: the method's converged budget")
     p.add_argument("--target-labels", type=int, default=0, metavar="K",
                    help="semi-supervised: K labelled target images per class beside the unlabelled ones "
@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if args.target_labels < 0:
         raise DatlError(f"--target-labels must be 0 (unsupervised) or more labelled target images per class, "
                         f"got {args.target_labels}")
-    if scratch and args.method not in dann.METHODS:
-        raise DatlError(f"--init scratch runs the paper's protocol for {', '.join(dann.METHODS)}; "
+    if scratch and args.method not in dann.COMPARED_METHODS:
+        raise DatlError(f"--init scratch runs the paper's protocol for {', '.join(dann.COMPARED_METHODS)}; "
                         f"{args.method!r} needs the backbone (--init backbone)")
     if args.steps is None:  # the pair's own converged budget where it was measured, else the method's
         pair = f"{args.source} -> {args.target}"
@@ -102,7 +102,7 @@ def _adapt_text(args: argparse.Namespace) -> int:
     from datl_helpers.core.errors import check_choice
     from datl_helpers.data import registry as data
 
-    check_choice("method for text domains", args.method, text.METHODS)
+    check_choice("method for text domains", args.method, text.COMPARED_METHODS)
     source, target = load_named(args.source, args.data_dir), load_named(args.target, args.data_dir)
     if not (isinstance(source, text.TextDomain) and isinstance(target, text.TextDomain)):
         raise data.BadDataError(f"{args.source!r} and {args.target!r}: adapt needs two text or two image domains")
@@ -111,7 +111,7 @@ def _adapt_text(args: argparse.Namespace) -> int:
         config.steps = check_steps(args.steps)
     if args.lambda_max is not None:
         config.lambda_max = args.lambda_max
-    vectorised = text.vectorise(source, target, config.max_features)
+    vectorised = text.vectorize(source, target, config.max_features)
     runs = run_seeds(args.seeds, lambda seed: text.run_text(vectorised, args.method, seed, config))
     keys = ("target_accuracy", "target_auc", "source_accuracy", "domain_accuracy", "seconds")
     mean, std = mean_and_std(runs, keys)

@@ -181,21 +181,21 @@ def cost_growth(
     steps: tuple[int, ...] = (100, 200, 400), batch_sizes: tuple[int, ...] = (32, 64, 128, 256),
     train_sizes: tuple[int, ...] = (1000, 2000, 4000), base_steps: int = 100,
 ) -> list[dict]:
-    """Wall time of ``train_dann`` (training only) as one factor grows and the others stay at the
+    """Wall time of ``dann.fit`` (training only) as one factor grows and the others stay at the
     defaults: the number of steps, the batch size (per domain) and the training images per domain."""
     dev = train.resolve_device(device)
     base = dann.DannConfig()
     plan = ([("steps", s, dict(steps=s), None) for s in steps]
             + [("batch_size", b, dict(steps=base_steps, batch_size=b), None) for b in batch_sizes]
             + [("train_images", n, dict(steps=base_steps), n) for n in train_sizes])
-    dann.train_dann(source, target, "dann", dataclasses.replace(base, steps=5), device=dev)  # warm-up
+    dann.fit(source, target, "dann", dataclasses.replace(base, steps=5), device=dev)  # warm-up
     rows = []
     for factor, value, change, n in plan:
         src, tgt = (source, target) if n is None else (_subset(source, n), _subset(target, n))
         config = dataclasses.replace(base, log_every=10**9, **change)
         _sync(dev)
         t0 = time.perf_counter()
-        dann.train_dann(src, tgt, "dann", config, seed=0, device=dev)
+        dann.fit(src, tgt, "dann", config, seed=0, device=dev)
         _sync(dev)
         seconds = time.perf_counter() - t0
         images = 2 * config.steps * config.batch_size

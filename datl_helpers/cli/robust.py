@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("robust", help="robustness of a transferred model to adversarial examples (FGSM, PGD)")
     p.add_argument("--target", default="mnistm", help="domain name, npz:PATH or folder:PATH")
     p.add_argument("--labels-per-class", type=labels_per_class, default=10, help="labelled images per class, or 'all'")
-    p.add_argument("--method", choices=robust.METHODS, default="finetune")
+    p.add_argument("--method", choices=robust.TRAINING_METHODS, default="finetune")
     p.add_argument("--source", default="mnist", help="dann and source-only: the labelled source domain")
     p.add_argument("--backbone", choices=list(robust.BACKBONES), default="standard")
     p.add_argument("--adversarial-training", choices=robust.ADVERSARIAL_TRAINING, default="none")

@@ -12,12 +12,12 @@ from datl_helpers.core.provenance import config_dict
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``transfer`` command's arguments."""
     from datl_helpers.transfer.augment import PRESETS
-    from datl_helpers.transfer.recipe import METHODS
+    from datl_helpers.transfer.recipe import TRANSFER_METHODS
 
     p = sub.add_parser("transfer", help="few-label transfer to a target domain")
     p.add_argument("--target", required=True, help="domain name, npz:PATH or folder:PATH")
     p.add_argument("--labels-per-class", type=labels_per_class, default=10, help="labelled images per class, or 'all'")
-    p.add_argument("--method", choices=METHODS, default="finetune")
+    p.add_argument("--method", choices=TRANSFER_METHODS, default="finetune")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=None,
                    help="training steps of scratch and finetune (default: the converged budget, see docs/results.md)")

@@ -244,7 +244,7 @@ def augmentation_lines(rows: Sequence[dict], value: str = "target_accuracy", x: 
 def gain_bars(gains: Sequence[dict], title: str = ""):
     """Paired gains over no augmentation (percentage points, ± 1 std over seeds): one panel per
     augmentation, labels per class on the x axis, one bar per method.
-    ``gains`` as from :func:`datl_helpers.transfer.augment.paired_gains`."""
+    ``gains`` as from :func:`datl_helpers.transfer.augment.gain_rows`."""
     import pandas as pd
     import seaborn as sns
 
@@ -349,7 +349,7 @@ def moons_boundaries(result: dict, title: str = ""):
 
 def dann_curves(histories: Mapping, title: str = ""):
     """Label loss, domain loss and domain-classifier accuracy against the step, one line per run
-    (``{name: History}`` from ``dann.train_dann``), with lambda on the last panel's right axis."""
+    (``{name: History}`` from ``dann.fit``), with lambda on the last panel's right axis."""
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
     for name, history in histories.items():

@@ -269,7 +269,7 @@ def recompute(
 
         source, target = (text.subset(data.load_domain(n), 600, seed) for n in ("movies", "food"))
         config = text.TextConfig(steps=steps, eval_every=max(1, steps // 5))
-        runs = text.run_grid(text.vectorise(source, target), seeds=[seed], config=config, pair="movies->food",
+        runs = text.run_grid(text.vectorize(source, target), seeds=[seed], config=config, pair="movies->food",
                              progress=False)
         payload = {"runs": runs}
     elif notebook == "04":
@@ -277,7 +277,7 @@ def recompute(
         config = dann.DannConfig(steps=steps, batch_size=32)
         runs = [{"pair": "mnist -> mnistm", "method": m,
                  **dann.run_adaptation(mnist, mnistm, m, seed=seed, config=config, device=device)}
-                for m in dann.METHODS]
+                for m in dann.COMPARED_METHODS]
         payload = {"runs": runs}
     else:
         check_choice("notebook", notebook, RESULT_FILES)

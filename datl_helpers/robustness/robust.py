@@ -36,7 +36,7 @@ from datl_helpers.core.errors import DatlError, check_choice
 
 ATTACKS = ("fgsm", "pgd")
 BACKBONES = {"standard": models.PRETRAINED_NAME, "robust": "digitnet_syn_robust"}
-METHODS = ("scratch", "linear-probe", "finetune", "dann", "source-only")
+TRAINING_METHODS = ("scratch", "linear-probe", "finetune", "dann", "source-only")
 ADVERSARIAL_TRAINING = ("none", "fgsm", "pgd")
 EPS_GRID = (0.0, 2 / 255, 4 / 255, 8 / 255)  # the robust-accuracy curves of notebook 06
 SANITY_EPS = (8 / 255, 32 / 255, 128 / 255)  # robust accuracy must fall towards zero over these
@@ -294,7 +294,7 @@ def train_model(
     """
     from datl_helpers.transfer.features import extract_features, fit_logistic_probe
 
-    check_choice("method", method, METHODS)
+    check_choice("method", method, TRAINING_METHODS)
     config = config or RobustConfig()
     check_choice("adversarial training", config.adversarial, ADVERSARIAL_TRAINING)
     if config.adversarial != "none" and method in ("linear-probe", "dann", "source-only"):
@@ -311,7 +311,7 @@ def train_model(
 
         if source is None:
             raise DatlError(f"{method} needs a labelled source domain (source=...), e.g. mnist for mnistm")
-        model, _, _ = dann.train_dann(source, target, method, dann.DannConfig(steps=steps), seed=seed, device=dev)
+        model, _, _ = dann.fit(source, target, method, dann.DannConfig(steps=steps), seed=seed, device=dev)
         return model.eval()
     x, y = few_labels(target, labels_per_class, seed)
     if method == "scratch":

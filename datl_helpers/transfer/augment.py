@@ -236,7 +236,7 @@ def throughput(
     return done / (time.perf_counter() - start)
 
 
-def paired_gains(rows: Sequence[dict], baseline: str = "none", value: str = "target_accuracy") -> list[dict]:
+def gain_rows(rows: Sequence[dict], baseline: str = "none", value: str = "target_accuracy") -> list[dict]:
     """The gain of every augmentation over ``baseline`` in percentage points, paired by seed (the
     same labelled subset and initialisation): one row per method, label count, augment and seed."""
     base = {(r["method"], r["labels_per_class"], r["seed"]): r[value] for r in rows if r["augment"] == baseline}

@@ -31,7 +31,7 @@ from datl_helpers.core.domain import Domain, few_labels
 from datl_helpers.core.errors import check_choice
 from datl_helpers.transfer import augment, features
 
-METHODS = ("scratch", "linear-probe", "finetune")
+TRANSFER_METHODS = ("scratch", "linear-probe", "finetune")
 
 
 @dataclass
@@ -59,7 +59,7 @@ def new_model(method: str, num_classes: int = 10) -> models.StagedNet:
 
 
 def check_method(method: str) -> str:
-    return check_choice("method", method, METHODS)
+    return check_choice("method", method, TRANSFER_METHODS)
 
 
 def run_transfer(
