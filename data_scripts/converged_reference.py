@@ -68,12 +68,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the reference/ package beside this script
 
-from reference.adaptation import SEMI_PAIRS, adaptation, paper, reused_threads, semi_supervised, shipped_adaptation_runs  # noqa: E402, F401
-from reference.common import ROOT  # noqa: E402
-from reference.finetuning import finetune_job, finetuning  # noqa: E402, F401
-from reference.robustness import robustness  # noqa: E402
-from reference.runner import Runner, job_key, run_job  # noqa: E402, F401
-from reference.transfer_runs import augmentation, budgets, labels  # noqa: E402
+from reference.adaptation import SEMI_PAIRS, adaptation, paper, reused_threads, semi_supervised, shipped_adaptation_runs  # noqa: F401
+from reference.common import ROOT
+from reference.finetuning import finetune_job, finetuning  # noqa: F401
+from reference.robustness import robustness
+from reference.runner import Runner, job_key, run_job  # noqa: F401
+from reference.transfer_runs import augmentation, budgets, labels
 
 
 def main(argv: list[str] | None = None) -> int:

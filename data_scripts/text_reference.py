@@ -19,6 +19,7 @@ validation step early stopping keeps, and that varies by several points from see
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -84,7 +85,7 @@ def converged_budget(curve: list[dict], pairs: list[str], budgets: list[int],
     """The first budget whose doubling moves no mean (accuracy, AUC; any method and pair) by TOLERANCE
     or more, and every move measured; the largest budget when none is."""
     moves = []
-    for small, large in zip(budgets, budgets[1:]):
+    for small, large in itertools.pairwise(budgets):
         for pair in pairs:
             for m in methods:
                 for key in ("target_accuracy", "target_auc"):

@@ -73,7 +73,7 @@ def test_fast_dann_step_on_cuda(domains):
     before = [p.detach().clone() for p in model.parameters()]
     batch = domains["mnist"].x_train[:16].float().div(255).to(dev)
     labels = domains["mnist"].y_train[:8].to(dev)
-    label_loss, domain_loss, logits, dom_logits, _ = dann.dann_step(model, disc, opt, batch, labels, 8, fast=True)
+    label_loss, domain_loss, logits, _dom_logits, _ = dann.dann_step(model, disc, opt, batch, labels, 8, fast=True)
     assert torch.isfinite(label_loss) and torch.isfinite(domain_loss)
     assert label_loss.dtype == domain_loss.dtype == torch.float32
     assert logits.dtype == (torch.bfloat16 if dann.bf16_pays(dev) else torch.float32)

@@ -9,6 +9,7 @@ A screenshot goes to tests/_executed/browser_notebook00.png (the widget alone: .
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -102,10 +103,8 @@ def _stop(proc: subprocess.Popen, shutdown_url: str, log) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
     for child in family:  # kernels run in their own session, outside the server's process group
-        try:
+        with contextlib.suppress(Exception):
             child.kill()
-        except Exception:
-            pass
     log.close()
 
 
@@ -140,7 +139,7 @@ def jupyterlab(chromium, tmp_path):
     port, token = _free_port(), secrets.token_hex(16)
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "jupyterlab.log"
-    log = open(log_path, "w")
+    log = open(log_path, "w")  # noqa: SIM115 (open while the server runs; closed in the finally below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          "--port-retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
@@ -208,7 +207,7 @@ def _wait(page, done, timeout_s: float, what: str, log: Path):
             state = _state(page)
         except Exception as err:  # app or panel not there yet
             state = {"not ready": str(err).splitlines()[0]}
-        if "errors" in state and state["errors"]:
+        if state.get("errors"):
             pytest.fail(f"a cell raised while {what}: {state['errors']}")
         if done(state):
             return state

@@ -119,7 +119,7 @@ def _check_family(family: dict, steps: int) -> None:
 def test_unreadable_budget_curves_say_how_to_rebuild(tmp_path):
     broken = tmp_path / "curves.json"
     broken.write_text("{ not json")
-    with pytest.raises(BudgetError, match="converged_reference.py budgets"):
+    with pytest.raises(BudgetError, match=r"converged_reference\.py budgets"):
         budget.load_curves(broken)
 
 

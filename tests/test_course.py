@@ -194,7 +194,7 @@ def test_every_notebook_opens_with_the_colab_install_cell_and_the_readme_links_t
     assert runner.binder_url() in readme  # the Binder badge opens JupyterLab at notebook 00
     from datl_helpers import __version__
 
-    assert runner.PUBLIC_REF == f"v{__version__}" and f"/{runner.PUBLIC_REF}?" in runner.binder_url()
+    assert f"v{__version__}" == runner.PUBLIC_REF and f"/{runner.PUBLIC_REF}?" in runner.binder_url()
     instructors = (Path(__file__).resolve().parents[1] / "docs" / "instructors.md").read_text()
     assert f"`{runner.PUBLIC_REF}`" in instructors and "PUBLIC_REPO" in instructors  # the docs name the same release
     assert "lab/tree/notebooks/00_setup_and_domains.ipynb" in runner.binder_url()

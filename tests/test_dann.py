@@ -44,7 +44,7 @@ def test_guard_catches_divergence_and_collapse():
 
 @pytest.mark.parametrize("method", dann.COMPARED_METHODS)
 def test_dann_fit_records_history(domains, method):
-    model, disc, history = dann.fit(domains["mnist"], domains["mnistm"], method, QUICK, seed=0, device="cpu")
+    _model, _disc, history = dann.fit(domains["mnist"], domains["mnistm"], method, QUICK, seed=0, device="cpu")
     assert [r["step"] for r in history.records] == [1, 11, 21, 30]
     lambdas = history["lambda"]
     if method == "dann":

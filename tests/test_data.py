@@ -89,7 +89,7 @@ def test_few_labels_is_stratified_and_seeded(domains):
     d = domains["digits"]
     x, y = data.few_labels(d, 5, seed=0)
     assert torch.bincount(y).tolist() == [5] * 10 and len(x) == 50
-    x2, y2 = data.few_labels(d, 5, seed=0)
+    x2, _y2 = data.few_labels(d, 5, seed=0)
     x3, _ = data.few_labels(d, 5, seed=1)
     assert torch.equal(x, x2) and not torch.equal(x, x3)
     assert len(data.few_labels(d, None, seed=0)[1]) == len(d.y_train)
@@ -109,7 +109,7 @@ def test_unknown_domain_lists_valid_names():
     with pytest.raises(UnknownDomainError) as err:
         data.load_domain("mnsit")
     message = str(err.value)
-    for name in data.OFFLINE_DOMAINS + ("npz:PATH",):
+    for name in (*data.OFFLINE_DOMAINS, "npz:PATH"):
         assert name in message
 
 
@@ -346,7 +346,7 @@ def test_syn_building_blocks_keep_shape_and_range():
     masks = torch.zeros(5, 32, 32)
     masks[:, 10:22, 14:18] = 1.0
     warped = synth.deform(masks, g)
-    assert warped.shape == masks.shape and 0 <= warped.min() and warped.max() <= 1
+    assert warped.shape == masks.shape and warped.min() >= 0 and warped.max() <= 1
     assert not torch.equal(warped, masks) and warped.sum() > 0
     photos = synth.grey_photos()
     assert len(photos) >= 5

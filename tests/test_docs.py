@@ -14,7 +14,7 @@ def _is_dataclass(node: ast.ClassDef) -> bool:
 
 
 def test_every_dataclass_has_a_docstring():
-    undocumented = [f"{path.name}: {node.name}" for path in PACKAGE.glob("*.py")
+    undocumented = [f"{path.relative_to(PACKAGE)}: {node.name}" for path in PACKAGE.rglob("*.py")
                     for node in ast.walk(ast.parse(path.read_text()))
                     if isinstance(node, ast.ClassDef) and _is_dataclass(node) and not ast.get_docstring(node)]
     assert not undocumented, undocumented

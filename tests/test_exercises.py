@@ -291,7 +291,7 @@ def mechanism(notebook: str) -> dict:
     assert cells, f"{notebook} has no cell tagged 'mechanism'"
     namespace = {"torch": torch}
     for cell in cells:
-        exec(cell.source, namespace)  # noqa: S102 - our own notebook's definitions
+        exec(cell.source, namespace)
     return namespace
 
 

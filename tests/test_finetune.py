@@ -5,7 +5,7 @@ import torch
 
 from datl_helpers import finetune, models, train
 
-QUICK = dict(epochs=2, steps_per_epoch=3)
+QUICK = {"epochs": 2, "steps_per_epoch": 3}
 
 
 def _bn_running_means(model, stage):

@@ -34,8 +34,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node] = "open"
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                return path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt]
-            if nxt not in state and (cycle := visit(nxt, path + [nxt])):
+                return [*path[path.index(nxt):], nxt] if nxt in path else [node, nxt]
+            if nxt not in state and (cycle := visit(nxt, [*path, nxt])):
                 return cycle
         state[node] = "done"
         return None
@@ -81,7 +81,7 @@ def test_every_import_of_a_helper_name_resolves():
     import importlib
 
     missing = []
-    for path in [*PACKAGE.rglob("*.py"), *PACKAGE.parent.glob("tests/*.py"), *PACKAGE.parent.glob("data_scripts/*.py")]:
+    for path in [*PACKAGE.rglob("*.py"), *PACKAGE.parent.glob("tests/*.py"), *PACKAGE.parent.glob("data_scripts/**/*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("datl_helpers"):
                 module = importlib.import_module(node.module)
@@ -93,3 +93,13 @@ def test_every_import_of_a_helper_name_resolves():
 def _is_submodule(package: str, name: str) -> bool:
     path = PACKAGE.joinpath(*package.split(".")[1:], name)
     return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+def test_the_contributing_guide_shows_every_module_of_the_tree():
+    """CONTRIBUTING.md's layout block names every subpackage and every module in it."""
+    guide = (PACKAGE.parent / "CONTRIBUTING.md").read_text()
+    block = guide[guide.index("```\ndatl_helpers/"): guide.index("data_scripts/   ")]
+    missing = [m for m in import_graph() if m.count(".") <= 1 and m.split(".")[-1] not in block]  # claims/NAME: per notebook
+    assert not missing, f"CONTRIBUTING.md's layout does not name {missing}"
+    listed = {line.split()[0].rstrip("/") for line in block.splitlines()[2:] if line.startswith("  ") and line[2] != " "}
+    assert listed - {"weights", "reference_results", "quizzes", "weights/,"} == set(LAYERS)

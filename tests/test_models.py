@@ -111,7 +111,7 @@ def test_tampered_checkpoint_is_refused(tmp_path):
 
 
 def test_checkpoint_problems_are_clear_errors(tmp_path):
-    ckpt, meta = _copy_weights(tmp_path)
+    _ckpt, meta = _copy_weights(tmp_path)
     info = json.loads(meta.read_text())
     info["config"]["widths"] = [8, 8, 8]
     meta.write_text(json.dumps(info))

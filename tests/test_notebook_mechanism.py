@@ -22,7 +22,7 @@ def mechanism(notebook: str) -> dict:
     assert cells, f"{notebook} has no cell tagged 'mechanism'"
     namespace = {"torch": torch}
     for cell in cells:
-        exec("".join(cell["source"]), namespace)  # noqa: S102 - our own notebook's definitions
+        exec("".join(cell["source"]), namespace)
     return namespace
 
 

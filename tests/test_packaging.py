@@ -134,8 +134,8 @@ def test_binder_requirements_resolve_with_pip(tmp_path):
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
                            "--report", str(report), "-r", str(ROOT / "binder" / "requirements.txt")],
                           capture_output=True, text=True, timeout=600)
-    if done.returncode != 0 and ("NewConnectionError" in done.stderr or "No matching distribution" in done.stderr
-                                 and "from versions: none" in done.stderr):
+    if done.returncode != 0 and ("NewConnectionError" in done.stderr or ("No matching distribution" in done.stderr
+                                 and "from versions: none" in done.stderr)):
         pytest.skip(f"pip cannot reach the package index here: {done.stderr.strip().splitlines()[-1]}")
     assert done.returncode == 0, done.stderr[-3000:]
     planned = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}

@@ -94,7 +94,7 @@ def test_dependencies_follow_imports_to_the_end():
     assert deps == provenance.dependencies(["beyond.text"])
     assert {"beyond.text", "adaptation.dann", "data.text_domains", "core.errors", "core.train", "core.models"} <= set(deps)
     assert "robustness.robust" not in deps and "course.claims" not in deps
-    with pytest.raises(ValueError, match="no module datl_helpers.nope"):
+    with pytest.raises(ValueError, match=r"no module datl_helpers\.nope"):
         provenance.dependencies(["nope"])
 
 

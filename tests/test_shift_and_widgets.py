@@ -41,7 +41,7 @@ def test_browse_selects_class_and_is_seeded(domains):
 
 
 def test_browse_bad_input(domains):
-    with pytest.raises(ValueError, match="unknown domain .svhn.; choose from digits, mnist"):
+    with pytest.raises(ValueError, match=r"unknown domain .svhn.; choose from digits, mnist"):
         widgets.browse(domains, "svhn")
     with pytest.raises(ValueError, match="between 0 and 9"):
         widgets.browse(domains, "mnist", digit=12)

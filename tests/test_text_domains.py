@@ -194,7 +194,7 @@ def spam_groups(n: int = 5) -> dict[str, list[bytes]]:
 
 def test_spam_assassin_from_a_tiny_npm_tarball(tmp_path):
     groups = td.parse_spam_assassin(write_npm_tarball(tmp_path / "s.tgz", spam_groups()))
-    assert {k: len(v) for k, v in groups.items()} == {g: 5 for g in td.SPAM_GROUPS}
+    assert {k: len(v) for k, v in groups.items()} == dict.fromkeys(td.SPAM_GROUPS, 5)
     assert groups["spam-1"][0] == "WIN 0 Click here for cash"  # subject + body, HTML tags removed
     assert groups["easy-ham-1"][2].startswith("meeting 2 ")
     domain = td.parse_domain("spam_new", tmp_path / "s.tgz")
@@ -259,7 +259,7 @@ def test_text_domain_is_cached_verified_and_rebuilt(tmp_data_dir, tiny_movies):
 
 def test_a_download_that_parses_to_other_data_is_refused_and_removed(tmp_data_dir, tiny_movies, monkeypatch):
     monkeypatch.setitem(td.CONTENT_SHA256, "movies", "0" * 64)
-    with pytest.raises(BadDataError, match="other data than the pinned 'movies'.*put the file it writes"):
+    with pytest.raises(BadDataError, match=r"other data than the pinned 'movies'.*put the file it writes"):
         data.load_domain("movies")
     assert not tiny_movies.exists() and td.text_cache_status("movies", tmp_data_dir) == "missing"
 

@@ -59,7 +59,7 @@ def _fit(x, y, seed, **kwargs):
 
 def test_fit_learns_and_records_history(domains):
     d, x, y = _small(domains)
-    net, history = _fit(x, y, seed=0, x_val=d.x_test, y_val=d.y_test)
+    _net, history = _fit(x, y, seed=0, x_val=d.x_test, y_val=d.y_test)
     assert len(history) == 3 and history.seconds > 0
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert history.last["val_accuracy"] > 0.5  # 300 labels, 15 steps from scratch: well above chance (0.1)
@@ -70,7 +70,7 @@ def test_fit_learns_and_records_history(domains):
 def test_fit_same_seed_same_numbers(domains):
     _, x, y = _small(domains)
     _, h1 = _fit(x, y, seed=1)
-    net2, h2 = _fit(x, y, seed=1)
+    _net2, h2 = _fit(x, y, seed=1)
     _, h3 = _fit(x, y, seed=2)
     assert h1["train_loss"] == h2["train_loss"]
     assert h1["train_loss"] != h3["train_loss"]
@@ -106,7 +106,7 @@ def test_transform_is_applied_in_training_only(domains):
 
     def transform(xb):
         seen.append(xb.shape[0])
-        assert xb.dtype == torch.float32 and 0 <= xb.min() and xb.max() <= 1
+        assert xb.dtype == torch.float32 and xb.min() >= 0 and xb.max() <= 1
         return xb
 
     net, _ = _fit(x, y, seed=0, transform=transform)

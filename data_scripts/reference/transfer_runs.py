@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 from reference.common import REFERENCE, SEEDS, TARGET, provenance, write_json
 
 
-def make_job(method: str, labels, strength: float, kinds, steps: int, seed: int, name: str, target: str = TARGET,
+def make_job(method: str, labels, strength: float, kinds, steps: int, seed: int, name: str, target: str = TARGET,  # noqa: PLR0913 (one argument per field of a job)
              batch_size: int = 64) -> dict:
     from datl_helpers import augment
 

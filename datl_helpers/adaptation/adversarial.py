@@ -10,6 +10,7 @@ Transfer-Learning-Library does with its ``DomainAdversarialLoss``.
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import torch
@@ -39,7 +40,7 @@ class DomainClassifier(nn.Module):
         super().__init__()
         self.reverse = GradientReversal()
         sizes = [feature_dim] + [hidden] * layers  # `layers` hidden layers of `hidden` units (the paper: 1 x 100)
-        blocks = [m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.ReLU(inplace=True))]
+        blocks = [m for a, b in itertools.pairwise(sizes) for m in (nn.Linear(a, b), nn.ReLU(inplace=True))]
         self.net = nn.Sequential(*blocks, nn.Linear(sizes[-1], 1))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,7 @@ from datl_helpers.core import metrics, models, train
 from datl_helpers.core.budget import check_steps
 from datl_helpers.core.domain import Domain, to_float
 from datl_helpers.core.errors import DatlError, DivergenceError, check_choice
-from datl_helpers.core.results import pm
+from datl_helpers.core.results import RunRow, pm
 from datl_helpers.transfer.recolour import pretraining_augment
 
 COMPARED_METHODS = ("source-only", "dann", "target-oracle")
@@ -107,9 +107,9 @@ def paper_config(steps: int = 600, **changes) -> DannConfig:
     SGD with momentum 0.9, lr 0.01 annealed as 0.01 / (1 + 10 p) ** 0.75, lambda rising to 1 as
     2 / (1 + exp(-10 p)) - 1, batches of 64 source + 64 target images, no augmentation and no
     BatchNorm. ``changes`` override any field."""
-    paper = dict(steps=steps, pretrained=False, network="paper", head="new", augment=False, bn="mixed",
-                 optimizer="sgd", lr=0.01, weight_decay=0.0, lambda_max=1.0, gamma=10.0, alpha=10.0, beta=0.75,
-                 batch_size=64)
+    paper = {"steps": steps, "pretrained": False, "network": "paper", "head": "new", "augment": False, "bn": "mixed",
+             "optimizer": "sgd", "lr": 0.01, "weight_decay": 0.0, "lambda_max": 1.0, "gamma": 10.0, "alpha": 10.0,
+             "beta": 0.75, "batch_size": 64}
     return DannConfig(**{**paper, **changes})
 
 
@@ -174,7 +174,7 @@ def to_fast_layout(model: nn.Module, fast: bool) -> nn.Module:
 ExtraLoss = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 
 
-def dann_step(
+def dann_step(  # noqa: PLR0913 (the step's switches: fast path, BatchNorm per domain, extra loss, semi-supervised rows)
     model: models.StagedNet, disc: DomainClassifier, opt: torch.optim.Optimizer, batch: torch.Tensor,
     labels: torch.Tensor, n_source: int, target_labels: bool = False, fast: bool = True,
     extra_loss: ExtraLoss | None = None, per_domain_bn: bool = False, n_labelled: int | None = None,
@@ -360,7 +360,7 @@ def domain_accuracy(
 def run_adaptation(
     source: Domain, target: Domain, method: str, seed: int = 0, config: DannConfig | None = None,
     device: str | torch.device = "auto",
-) -> dict:
+) -> RunRow:
     """One run of ``method``: target and source test accuracy, macro F1, domain accuracy, seconds."""
     start = time.perf_counter()
     model, disc, _ = fit(source, target, method, config, seed=seed, device=device)
@@ -368,7 +368,7 @@ def run_adaptation(
 
 
 def result_row(model: models.StagedNet, disc: DomainClassifier, source: Domain, target: Domain, seed: int,
-               start: float, device: str | torch.device = "auto") -> dict:
+               start: float, device: str | torch.device = "auto") -> RunRow:
     """One run's result: its seed, :func:`evaluate_adaptation`'s scores and the seconds since ``start``."""
     scores = evaluate_adaptation(model, disc, source, target, device=device)
     return {"seed": seed, **scores, "seconds": round(time.perf_counter() - start, 2)}
@@ -377,7 +377,7 @@ def result_row(model: models.StagedNet, disc: DomainClassifier, source: Domain, 
 def evaluate_adaptation(
     model: models.StagedNet, disc: DomainClassifier, source: Domain, target: Domain,
     device: str | torch.device = "auto",
-) -> dict[str, float]:
+) -> RunRow:
     """Target and source test accuracy, target macro F1 and the domain classifier's accuracy."""
     pred = train.predict(model, target.x_test, device=device)
     rep = metrics.report(target.y_test, pred, num_classes=target.num_classes)
@@ -387,7 +387,6 @@ def evaluate_adaptation(
         "domain_accuracy": domain_accuracy(model, disc, source, target, device=device),
         "macro_f1": rep["macro_f1"],
     }
-
 
 
 # --------------------------------------------------------------------------------------------

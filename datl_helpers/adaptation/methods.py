@@ -41,6 +41,7 @@ from datl_helpers.adaptation import dann
 from datl_helpers.adaptation.batchnorm import adabn
 from datl_helpers.core.domain import Domain, few_labels
 from datl_helpers.core.errors import check_choice
+from datl_helpers.core.results import RunRow
 
 ADAPTATION_METHODS = (*dann.COMPARED_METHODS, "adabn", "coral", "entropy")  # every method of `python -m datl_helpers adapt`
 # Sun & Saenko weigh the two losses to be of one size: after source-only training on mnist -> mnistm
@@ -99,7 +100,7 @@ def run_entropy(source: Domain, target: Domain, seed: int = 0, config=None, devi
 
 
 def run_semi_supervised(source: Domain, target: Domain, target_labels: int, method: str = "dann", seed: int = 0,
-                        config=None, device: str | torch.device = "auto") -> dict:
+                        config=None, device: str | torch.device = "auto") -> RunRow:
     """``method`` (``dann``, or ``source-only`` for source + target labels without the adversary)
     with ``target_labels`` labelled target training images per class, drawn with ``seed``."""
     check_choice("semi-supervised method", method, ("dann", "source-only"))
@@ -110,7 +111,7 @@ def run_semi_supervised(source: Domain, target: Domain, target_labels: int, meth
 
 
 def run_method(source: Domain, target: Domain, method: str, seed: int = 0, config=None,
-               device: str | torch.device = "auto", target_labels: int = 0) -> dict:
+               device: str | torch.device = "auto", target_labels: int = 0) -> RunRow:
     """One run of any adaptation ``method`` (:data:`ADAPTATION_METHODS`), in the result shape of
     :func:`datl_helpers.adaptation.dann.run_adaptation`; with ``target_labels`` > 0 the semi-supervised
     variant (:func:`run_semi_supervised`)."""

@@ -29,6 +29,7 @@ from torch import nn
 from datl_helpers.adaptation.adversarial import DomainClassifier
 from datl_helpers.adaptation.dann import COMPARED_METHODS, dann_lambda, dann_lr
 from datl_helpers.core.errors import DatlError, check_choice
+from datl_helpers.core.results import RunRow
 from datl_helpers.data.text_domains import TextDomain
 
 
@@ -140,7 +141,7 @@ def vectorize(source: TextDomain, target: TextDomain, max_features: int = 5000) 
 
 def _split_val(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
-    k = int(round(n * fraction))
+    k = round(n * fraction)
     return np.sort(perm[k:]), np.sort(perm[:k])
 
 
@@ -227,7 +228,7 @@ def domain_accuracy(net: TextNet, disc: DomainClassifier, data: TextData) -> flo
     return float(((logits[: len(fs)] <= 0).mean() + (logits[len(fs):] > 0).mean()) / 2) if len(truth) else float("nan")
 
 
-def evaluate(net: TextNet, disc: DomainClassifier, data: TextData) -> dict[str, float]:
+def evaluate(net: TextNet, disc: DomainClassifier, data: TextData) -> RunRow:
     """Target accuracy and AUC, source test accuracy, the domain classifier's balanced accuracy."""
     proba = predict_proba(net, data.xt_test)
     return {
@@ -238,7 +239,7 @@ def evaluate(net: TextNet, disc: DomainClassifier, data: TextData) -> dict[str, 
     }
 
 
-def run_text(data: TextData, method: str, seed: int = 0, config: TextConfig | None = None) -> dict:
+def run_text(data: TextData, method: str, seed: int = 0, config: TextConfig | None = None) -> RunRow:
     """One run: the seed, :func:`evaluate`'s scores, the step kept by early stopping and the seconds."""
     start = time.perf_counter()
     net, disc, history = fit(data, method, config, seed)

@@ -92,8 +92,8 @@ def dataloader_step_fn(
 ) -> Callable[[], None]:
     """A function doing one DANN step fed by two PIL-transform DataLoaders with ``workers`` workers each."""
     model, disc, opt = _fresh(source, device, fast=False)
-    options = dict(batch_size=batch_size, shuffle=True, drop_last=True, num_workers=workers,
-                   pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    options = {"batch_size": batch_size, "shuffle": True, "drop_last": True, "num_workers": workers,
+                   "pin_memory": device.type == "cuda", "persistent_workers": workers > 0}
     src = _endless(DataLoader(PILDigits(source), generator=torch.Generator().manual_seed(0), **options))
     tgt = _endless(DataLoader(PILDigits(target), generator=torch.Generator().manual_seed(1), **options))
 
@@ -185,9 +185,9 @@ def cost_growth(
     defaults: the number of steps, the batch size (per domain) and the training images per domain."""
     dev = train.resolve_device(device)
     base = dann.DannConfig()
-    plan = ([("steps", s, dict(steps=s), None) for s in steps]
-            + [("batch_size", b, dict(steps=base_steps, batch_size=b), None) for b in batch_sizes]
-            + [("train_images", n, dict(steps=base_steps), n) for n in train_sizes])
+    plan = ([("steps", s, {"steps": s}, None) for s in steps]
+            + [("batch_size", b, {"steps": base_steps, "batch_size": b}, None) for b in batch_sizes]
+            + [("train_images", n, {"steps": base_steps}, n) for n in train_sizes])
     dann.fit(source, target, "dann", dataclasses.replace(base, steps=5), device=dev)  # warm-up
     rows = []
     for factor, value, change, n in plan:

@@ -217,7 +217,7 @@ def stage_param_groups(
     for name in stage_lrs:
         check_choice("stage", name, [*names, "head"])
     groups = []
-    modules = list(model.stages.named_children()) + [("head", model.head)]
+    modules = [*list(model.stages.named_children()), ("head", model.head)]
     for i, (name, module) in enumerate(modules):
         params = [p for p in module.parameters() if p.requires_grad or include_frozen]
         if not params:

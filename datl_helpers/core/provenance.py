@@ -17,6 +17,7 @@ whose code changed without being re-verified.
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime
 import json
 import platform
@@ -128,10 +129,8 @@ def command_line(argv: list[str] | None = None) -> str:
     if first.endswith("__main__.py"):
         first = "-m datl_helpers"
     else:
-        try:
+        with contextlib.suppress(ValueError):
             first = str(Path(first).resolve().relative_to(ROOT))
-        except ValueError:
-            pass
     return " ".join(["python", first, *map(shlex.quote, argv[1:])]).strip()
 
 

@@ -10,9 +10,28 @@ setting, :func:`pm` prints "mean ± std", and :func:`summarize` / :func:`mean_st
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TypedDict
 
 from datl_helpers.core.errors import ClaimError
 from datl_helpers.core.metrics import mean_std
+
+
+class RunRow(TypedDict, total=False):
+    """One run, as every command's JSON results and every notebook's tables hold it. Accuracies are
+    fractions in [0, 1]; the fields a run does not measure are absent (text runs have an AUC, image runs a
+    macro F1; a fine-tuning run its strategy). The experiment's own fields (``pair``, ``method``,
+    ``labels_per_class``, ...) are added by whoever runs the grid."""
+
+    seed: int
+    target_accuracy: float
+    source_accuracy: float
+    domain_accuracy: float  # the domain classifier's accuracy on the test images or texts (0.5: guessing)
+    macro_f1: float
+    target_auc: float
+    labels: int | None  # labelled target images per class (None: all)
+    kept_step: int  # early stopping: the step whose model was kept
+    seconds: float
+    config_steps: int
 
 
 def pm(mean: float, std: float, scale: float = 100.0) -> str:

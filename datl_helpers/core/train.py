@@ -181,7 +181,7 @@ class FitConfig:
     restore_best: bool = False  # end with the weights of the best validation epoch
 
 
-def fit(
+def fit(  # noqa: PLR0913 (the one training loop's keyword options, each off by default)
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,

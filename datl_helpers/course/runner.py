@@ -16,6 +16,7 @@ papermill, nbconvert and psutil are imported only when a notebook is run.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import tempfile
 import threading
@@ -56,10 +57,8 @@ class PeakMemory:
         while not self._stop.is_set():
             total = 0
             for child in me.children(recursive=True):
-                try:
+                with contextlib.suppress(self.psutil.Error):  # the child ended while we looked
                     total += child.memory_info().rss
-                except self.psutil.Error:  # the child ended while we looked
-                    pass
             self.peak = max(self.peak, total)
             self._stop.wait(self.interval)
 

@@ -246,7 +246,7 @@ def recompute(
                 for m in ("scratch", "linear-probe", "finetune")]
         payload = {"label_efficiency": runs}
     elif notebook == "02":
-        budget = dict(epochs=2, steps_per_epoch=max(1, steps // 2))
+        budget = {"epochs": 2, "steps_per_epoch": max(1, steps // 2)}
         runs = [finetune.run_strategy(name, mnistm, k, seed=seed, device=device,
                                       config=dataclasses.replace(finetune.STRATEGIES[name], **budget))[0]
                 for name in ("head only", "layer-wise LRs", "too-high LR")]

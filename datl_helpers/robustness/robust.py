@@ -99,7 +99,7 @@ def attack(
     return pgd(model, x, y, eps, steps=steps, generator=generator)
 
 
-def robust_accuracy(
+def robust_accuracy(  # noqa: PLR0913 (the attack's settings, keyword-only)
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_list: Sequence[float] = EPS_GRID,
     attack_name: str = "pgd", *, steps: int = 10, batch_size: int = 500, seed: int = 0,
     device: str | torch.device = "auto",

@@ -49,7 +49,7 @@ def label_efficiency(
     return rows
 
 
-def augmentation_runs(
+def augmentation_runs(  # noqa: PLR0913 (the grid's axes and the run's settings)
     target,
     methods: Sequence[str],
     strengths: Mapping[str, float],

@@ -134,7 +134,7 @@ def build(config: FinetuneConfig, num_classes: int, device: str | torch.device =
     return model
 
 
-def fit_config(
+def fit_config(  # noqa: PLR0913 (the training loop's options, passed through)
     model: models.StagedNet,
     config: FinetuneConfig,
     x: torch.Tensor,

@@ -29,6 +29,7 @@ from datl_helpers.core import metrics, models, train
 from datl_helpers.core.budget import check_steps
 from datl_helpers.core.domain import Domain, few_labels
 from datl_helpers.core.errors import check_choice
+from datl_helpers.core.results import RunRow
 from datl_helpers.transfer import augment, features
 
 TRANSFER_METHODS = ("scratch", "linear-probe", "finetune")
@@ -70,7 +71,7 @@ def run_transfer(
     config: TransferConfig | None = None,
     device: str | torch.device = "auto",
     transform=None,
-) -> dict:
+) -> RunRow:
     """Train ``method`` on ``labels_per_class`` labelled target images (None: all) and test it.
 
     Returns ``{"seed", "labels", "target_accuracy", "macro_f1", "seconds"}``. The augmentation is

@@ -42,7 +42,14 @@ from datl_helpers.course.check.fine_tuning import (
 )
 from datl_helpers.course.check.robustness import fgm_l2, fgsm, half_accuracy_eps, pgd, targeted_fgsm
 
-__all__ = ['EXERCISES', 'Feedback', 'IN_FLOW', 'NotYet', 'STUB_MESSAGE', 'augment_by_groups', 'colour_pipeline', 'dann_lambda', 'dann_step', 'decay_groups', 'domain_words', 'early_stopping', 'fgm_l2', 'fgsm', 'freeze_first', 'gap_closed', 'grad_reverse', 'half_accuracy_eps', 'hurts_from', 'l2sp_penalty', 'layerwise_param_groups', 'make_linear_probe', 'mlp_probe', 'paired_gain', 'pgd', 'pooled_features', 'probe_step', 'proxy_a_distance', 'reverse_without_function', 'targeted_fgsm', 'text_dann_step', 'text_vectorizer', 'to_model_input', 'unfreeze_for_epoch']
+__all__ = [
+    "EXERCISES", "IN_FLOW", "STUB_MESSAGE", "Feedback", "NotYet", "augment_by_groups", "colour_pipeline",
+    "dann_lambda", "dann_step", "decay_groups", "domain_words", "early_stopping", "fgm_l2", "fgsm",
+    "freeze_first", "gap_closed", "grad_reverse", "half_accuracy_eps", "hurts_from", "l2sp_penalty",
+    "layerwise_param_groups", "make_linear_probe", "mlp_probe", "paired_gain", "pgd", "pooled_features",
+    "probe_step", "proxy_a_distance", "reverse_without_function", "targeted_fgsm", "text_dann_step",
+    "text_vectorizer", "to_model_input", "unfreeze_for_epoch",
+]
 
 EXERCISES: dict[str, list[Callable[..., Feedback]]] = {
     "01": [to_model_input, mlp_probe, pooled_features],

@@ -56,7 +56,7 @@ def grad_reverse(answer) -> str:
             "the very loss the domain classifier lowers.")
 
 
-def _step_twin(model, disc, opt, xs, ys, xt, lam, *, per_domain: bool = True, set_lam: bool = True,
+def _step_twin(model, disc, opt, xs, ys, xt, lam, *, per_domain: bool = True, set_lam: bool = True,  # noqa: PLR0913 (one switch per mistake it can make)
                label_rows: str = "source", swap: bool = False, zero: bool = True) -> tuple[float, float]:
     """A DANN step with one thing changed (for telling which mistake an answer made)."""
     import torch.nn.functional as F

@@ -3,6 +3,8 @@ labels; the paper's protocol from random weights)."""
 
 from __future__ import annotations
 
+import itertools
+
 from datl_helpers.core.errors import ClaimError
 from datl_helpers.core.results import best_of, mean, paired_gain, select
 from datl_helpers.course.claims.claim import Claim
@@ -181,7 +183,7 @@ def _semi_with_one_label(payload: dict) -> dict:
 def _semi_gain_over_labels(payload: dict) -> dict:
     ks = sorted(payload["labels_per_class"])
     gains = {p: [_dann_vs_finetune(payload, p, k)[0] for k in ks] for p in _pairs(payload)}
-    return {"shrinks": all(a > b for g in gains.values() for a, b in zip(g, g[1:])),
+    return {"shrinks": all(a > b for g in gains.values() for a, b in itertools.pairwise(g)),
             "details": "; ".join(f"{_arrow(p)} " + " / ".join(f"{x:+.1f}" for x in g) for p, g in gains.items()),
             "ks": " / ".join(str(k) for k in ks)}
 
