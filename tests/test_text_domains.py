@@ -107,6 +107,20 @@ def write_lazyload(folder: Path, objects: dict[str, bytes], compress: str = "zli
     (folder / "Rdata.rdx").write_bytes(gzip.compress(serialize(top)))
 
 
+def write_deb(path: Path, usr: Path) -> Path:
+    """A .deb: an ar archive whose data.tar member is the file tree under ``usr`` (read without dpkg-deb too)."""
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w:gz") as tar:
+        tar.add(usr, arcname="./usr")
+    members = [(b"debian-binary", b"2.0\n"), (b"control.tar.gz", b""), (b"data.tar.gz", payload.getvalue())]
+    path.write_bytes(b"!<arch>\n" + b"".join(
+        name.ljust(16) + b"0".ljust(12) + b"0".ljust(6) + b"0".ljust(6) + b"100644".ljust(8)
+        + str(len(body)).encode().ljust(10) + b"`\n" + body + (b"\n" if len(body) % 2 else b"")
+        for name, body in members
+    ))
+    return path
+
+
 TRAIN = (["Best cookies ever!", "stale and bland", "I love this tea", None], [1, 2, 1, 2])
 TEST = (["tastes great", "arrived broken"], [1, 2])
 
@@ -207,17 +221,7 @@ def test_modeldata_from_folder_and_from_deb(tmp_path):
     write_lazyload(folder, {"training_data": food_frame(*TRAIN), "testing_data": food_frame(*TEST)}, "xz")
     frames = td.parse_modeldata(folder)
     assert frames["testing_data"] == (TEST[0], ["great", "other"])
-    # a .deb: an ar archive whose data.tar member is the file tree (read without dpkg-deb too)
-    payload = io.BytesIO()
-    with tarfile.open(fileobj=payload, mode="w:gz") as tar:
-        tar.add(tmp_path / "usr", arcname="./usr")
-    members = [(b"debian-binary", b"2.0\n"), (b"control.tar.gz", b""), (b"data.tar.gz", payload.getvalue())]
-    deb = b"!<arch>\n" + b"".join(
-        name.ljust(16) + b"0".ljust(12) + b"0".ljust(6) + b"0".ljust(6) + b"100644".ljust(8)
-        + str(len(body)).encode().ljust(10) + b"`\n" + body + (b"\n" if len(body) % 2 else b"")
-        for name, body in members
-    )
-    (tmp_path / "r-cran-modeldata_1.1.0-1_all.deb").write_bytes(deb)
+    write_deb(tmp_path / "r-cran-modeldata_1.1.0-1_all.deb", tmp_path / "usr")
     out = tmp_path / "x"
     out.mkdir()
     fetch.extract_deb(tmp_path / "r-cran-modeldata_1.1.0-1_all.deb", out)

@@ -13,6 +13,8 @@ measures how separable the domains are, but sends no gradient into the features)
 ``target-oracle`` trains on target labels (the upper bound). The protocol (:class:`TextConfig`) is
 the same for all three, and the number of steps is chosen by early stopping on a validation split
 of the *source* labels (the target's test labels are never looked at before the end).
+``label-shift`` (notebook 08's correction, for the spam pair whose share of spam moves) is source-only's
+network with its target probabilities re-weighted by the target's class priors, estimated by EM.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datl_helpers.adaptation import reweighting
 from datl_helpers.adaptation.adversarial import DomainClassifier
 from datl_helpers.adaptation.dann import COMPARED_METHODS, dann_lambda, dann_lr
 from datl_helpers.core.errors import DatlError, check_choice
 from datl_helpers.core.results import RunRow
 from datl_helpers.data.text_domains import TextDomain
+
+TEXT_METHODS = (*COMPARED_METHODS, "label-shift")  # every method run_text accepts
 
 
 @dataclass
@@ -239,13 +244,28 @@ def evaluate(net: TextNet, disc: DomainClassifier, data: TextData) -> RunRow:
     }
 
 
+def label_shift_scores(net: TextNet, data: TextData) -> RunRow:
+    """Target accuracy and AUC after the label-shift correction: the target's priors estimated by EM on
+    the unlabelled target training texts, the test probabilities re-weighted by them (the AUC of a binary
+    task does not move: the ranking is the same). Also the estimated share of the second class."""
+    source_priors = np.bincount(data.source.y_train, minlength=data.source.num_classes) / len(data.source.y_train)
+    priors = reweighting.em_priors(predict_proba(net, data.xt), source_priors)
+    proba = reweighting.adjust_probabilities(predict_proba(net, data.xt_test), source_priors, priors)
+    return {"target_accuracy": float((proba.argmax(1) == data.target.y_test).mean()),
+            "target_auc": auc(data.target.y_test, proba), "estimated_positive_share": float(priors[-1])}
+
+
 def run_text(data: TextData, method: str, seed: int = 0, config: TextConfig | None = None) -> RunRow:
-    """One run: the seed, :func:`evaluate`'s scores, the step kept by early stopping and the seconds."""
+    """One run: the seed, :func:`evaluate`'s scores, the step kept by early stopping and the seconds
+    (``label-shift``: source-only's network, scored after :func:`label_shift_scores`)."""
+    check_choice("method", method, TEXT_METHODS)
     start = time.perf_counter()
-    net, disc, history = fit(data, method, config, seed)
+    net, disc, history = fit(data, "source-only" if method == "label-shift" else method, config, seed)
     kept = max((h["step"] for h in history if h.get("kept")), default=history[-1]["step"])
-    return {"seed": seed, **evaluate(net, disc, data), "kept_step": kept,
-            "seconds": round(time.perf_counter() - start, 2)}
+    row = evaluate(net, disc, data)
+    if method == "label-shift":
+        row.update(label_shift_scores(net, data))
+    return {"seed": seed, **row, "kept_step": kept, "seconds": round(time.perf_counter() - start, 2)}
 
 
 def run_grid(data: TextData, methods: Sequence[str] = COMPARED_METHODS, seeds: Sequence[int] = (0, 1, 2),

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from datl_helpers.cli.common import format_table
-from datl_helpers.core.errors import DatlError
+from datl_helpers.core.errors import BadDataError, DatlError
 from datl_helpers.core.provenance import versions, write_json
 
 
@@ -22,21 +22,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from datl_helpers.data import registry as data
 
-    names = tuple(args.domains or data.OFFLINE_DOMAINS + data.TEXT_DOMAINS)
+    names = tuple(args.domains or data.OFFLINE_DOMAINS + data.TEXT_DOMAINS + data.TABULAR_DOMAINS)
     for name in names:
-        if name.startswith(("npz:", "folder:", "text:")):
-            raise data.BadDataError(f"prepare builds registered domains only, not {name!r}")
+        if name.startswith(data.USER_PREFIXES):
+            raise BadDataError(f"prepare builds registered domains only, not {name!r}")
         data.check_domain_name(name)
     rows = []
     for name in names:
         if name in data.ONLINE_DOMAINS:
             domain = data.build_online(name, data.data_dir(args.data_dir), download=args.download)
             rows.append({"name": name, "train": len(domain.y_train), "test": len(domain.y_test), "was": "online"})
-        elif name in data.TEXT_DOMAINS and not args.domains:
-            try:  # by default a missing package client or network skips the text domains, with one line
+        elif (name in data.TEXT_DOMAINS or name in data.TABULAR_DOMAINS) and not args.domains:
+            try:  # by default a missing package client or network skips these domains, with one line
                 rows.extend(data.prepare((name,), args.data_dir))
             except DatlError as err:
-                print(f"note: text domain {name!r} not prepared (notebook 07 needs it): {err}", flush=True)
+                kind, notebook = ("text", "07") if name in data.TEXT_DOMAINS else ("tabular", "08")
+                print(f"note: {kind} domain {name!r} not prepared (notebook {notebook} needs it): {err}", flush=True)
                 continue
         else:
             rows.extend(data.prepare((name,), args.data_dir))

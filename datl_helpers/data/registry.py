@@ -12,6 +12,9 @@ Names accepted by :func:`load_domain`:
 * your own data: ``npz:PATH`` and ``folder:PATH``
 * text (notebook 07; fetched with package clients, see :mod:`datl_helpers.data.text_domains`): ``movies``,
   ``food``, ``spam_old``, ``spam_new``, and ``text:PATH`` (a CSV with ``text`` and ``label``)
+* tabular (notebook 08; fetched with package clients, see :mod:`datl_helpers.data.tabular_domains`):
+  ``heart_cleveland``, ``heart_hungary``, ``heart_switzerland``, ``heart_va``, ``rotterdam``, ``gbsg``, and
+  ``tabular:PATH:VALUE`` (the rows of a CSV whose ``domain`` column is VALUE)
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from datl_helpers.data.images import (  # also data.SYN_SIZE etc. for the notebo
     to_common_format,
 )
 from datl_helpers.data.own import load_folder_domain, load_npz_domain
+from datl_helpers.data.tabular_domains import TABULAR_DOMAINS
 from datl_helpers.data.text_domains import TEXT_DOMAINS
 
 # Bump when a builder changes what it produces: the cache then rebuilds.
@@ -96,21 +100,24 @@ def _load_cached(name: str, root: Path) -> Domain:
 # --------------------------------------------------------------------------------------------
 
 
+USER_PREFIXES = ("npz:", "folder:", "text:", "tabular:")  # your own data
+
+
 def domain_names() -> tuple[str, ...]:
     """Every registered domain name, offline ones first, text ones last."""
-    return OFFLINE_DOMAINS + ONLINE_DOMAINS + TEXT_DOMAINS
+    return OFFLINE_DOMAINS + ONLINE_DOMAINS + TEXT_DOMAINS + TABULAR_DOMAINS
 
 
 def _unknown(name: str) -> str:
     return (
         f"unknown domain {name!r}; valid names: {', '.join(domain_names())}, "
-        "or npz:PATH / folder:PATH / text:PATH for your own data"
+        "or npz:PATH / folder:PATH / text:PATH / tabular:PATH:VALUE for your own data"
     )
 
 
 def check_domain_name(name: str) -> str:
-    """``name`` if it is a registered domain or an ``npz:``/``folder:``/``text:`` path, else a clear error."""
-    if name in domain_names() or name.startswith(("npz:", "folder:", "text:")):
+    """``name`` if it is a registered domain or an ``npz:``/``folder:``/``text:``/``tabular:`` path, else a clear error."""
+    if name in domain_names() or name.startswith(USER_PREFIXES):
         return name
     raise UnknownDomainError(_unknown(name))
 
@@ -150,6 +157,10 @@ def load_domain(
         from datl_helpers.data.text_domains import load_text_domain
 
         return load_text_domain(name, data_dir(root), rebuild=rebuild)
+    if name in TABULAR_DOMAINS or name.startswith("tabular:"):
+        from datl_helpers.data.tabular_domains import load_tabular_domain
+
+        return load_tabular_domain(name, data_dir(root), rebuild=rebuild)
     if name.startswith("npz:"):
         return load_npz_domain(name[4:])
     if name.startswith("folder:"):
@@ -167,10 +178,8 @@ def prepare(names: tuple[str, ...] = OFFLINE_DOMAINS, root: str | os.PathLike | 
     rows = []
     for name in names:
         was = cache_status(name, data_dir(root)) if name in OFFLINE_DOMAINS else "online"
-        if name in TEXT_DOMAINS:
-            from datl_helpers.data.text_domains import text_cache_status
-
-            was = text_cache_status(name, data_dir(root))
+        if name in TEXT_DOMAINS or name in TABULAR_DOMAINS:
+            was = _corpus_status(name, data_dir(root))
         start = time.perf_counter()
         domain = load_domain(name, root=root, rebuild=was in ("stale",))
         rows.append(
@@ -206,7 +215,24 @@ KNOWN_SIZES = {
     "food": (4_000, 1_000),
     "spam_old": (2_400, 600),
     "spam_new": (2_436, 610),
+    "heart_cleveland": (212, 92),
+    "heart_hungary": (205, 88),
+    "heart_switzerland": (86, 37),
+    "heart_va": (140, 60),
+    "rotterdam": (1_999, 857),
+    "gbsg": (284, 122),
 }
+
+
+def _corpus_status(name: str, root: Path) -> str:
+    """The cache status of a domain fetched with a package client (text or tabular)."""
+    if name in TEXT_DOMAINS:
+        from datl_helpers.data.text_domains import text_cache_status
+
+        return text_cache_status(name, root)
+    from datl_helpers.data.tabular_domains import tabular_cache_status
+
+    return tabular_cache_status(name, root)
 
 
 def domain_table(root: str | os.PathLike | None = None) -> list[dict]:
@@ -216,10 +242,8 @@ def domain_table(root: str | os.PathLike | None = None) -> list[dict]:
     for name in domain_names():
         offline = name in OFFLINE_DOMAINS
         train, test = KNOWN_SIZES[name]
-        if name in TEXT_DOMAINS:
-            from datl_helpers.data.text_domains import text_cache_status
-
-            status = text_cache_status(name, base)
+        if name in TEXT_DOMAINS or name in TABULAR_DOMAINS:
+            status = _corpus_status(name, base)
         elif offline:
             status = cache_status(name, base)
         else:
@@ -230,7 +254,8 @@ def domain_table(root: str | os.PathLike | None = None) -> list[dict]:
                 "train": train,
                 "test": test,
                 "status": status,
-                "kind": "offline" if offline else "text" if name in TEXT_DOMAINS else "online",
+                "kind": "offline" if offline else "text" if name in TEXT_DOMAINS else
+                        "tabular" if name in TABULAR_DOMAINS else "online",
             }
         )
     return rows
