@@ -94,3 +94,31 @@ def test_robust_bad_input_is_a_one_line_error(capsys):
     assert err.startswith("error: ") and "adversarial training applies to scratch and finetune" in err
     assert main(["robust", "--steps", "0", "--seeds", "0"]) == 2
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_adapt_on_tabular_domains_writes_the_clinical_scores(tmp_path, capsys):
+    import csv
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "clinics.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "domain", "label"])
+        for i in range(200):
+            side, sick = ("A", "B")[i % 2], int(rng.random() < (0.3 if i % 2 == 0 else 0.7))
+            w.writerow([f"{rng.normal(sick + (i % 2)):.3f}", f"{rng.normal(sick):.3f}", side, sick])
+    out = tmp_path / "adapt.json"
+    code = main(["adapt", "--source", f"tabular:{path}:A", "--target", f"tabular:{path}:B", "--method", "label-shift",
+                 "--steps", "60", "--seeds", "0", "--json", str(out)])
+    assert code == 0 and "(tabular)" in capsys.readouterr().out
+    payload = json.loads(out.read_text())
+    assert payload["config"]["kind"] == "tabular" and payload["config"]["steps"] == 60
+    assert {"target_balanced_accuracy", "target_auc", "target_brier"} <= set(payload["mean"])
+    assert 0.2 < payload["runs"][0]["estimated_positive_share"] < 1
+    for method, needs in (("coral", "tabular domains"), ("importance-weighting", "image domains")):
+        source = f"tabular:{path}:A" if method == "coral" else "digits"
+        assert main(["adapt", "--source", source, "--target", source, "--method", method, "--seeds", "0"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and needs in err

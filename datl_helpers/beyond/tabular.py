@@ -249,8 +249,11 @@ def run_tabular(data: TabularData, method: str, seed: int = 0, config: TabularCo
            "source_accuracy": float((predict_proba(net, data.xs_test).argmax(1) == data.source.y_test).mean()),
            "domain_accuracy": domain_accuracy(net, disc, data),
            "kept_step": max(h["step"] for h in history if h.get("kept"))}
-    if prior is not None:
+    if prior is not None:  # and, as a diagnostic that reads the target's training labels, the exact priors' scores
         row["estimated_positive_share"] = prior
+        source_priors, true_priors = (np.bincount(y, minlength=2) / len(y) for y in (data.source.y_train, data.target.y_train))
+        exact = reweighting.adjust_probabilities(predict_proba(net, data.xt_test), source_priors, true_priors)
+        row.update(scores(data.target.y_test, exact, prefix="true_prior_"))
     return {**row, "seconds": round(time.perf_counter() - start, 2)}
 
 

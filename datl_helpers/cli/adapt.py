@@ -1,4 +1,4 @@
-"""``adapt``: domain adaptation, DANN and its baselines, on image or text domains (notebooks 04, 07)."""
+"""``adapt``: domain adaptation, DANN and its baselines, on image, text or tabular domains (notebooks 04, 07, 08)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from datl_helpers.cli.common import load_named, mean_and_std, run_seeds, save_runs
-from datl_helpers.core.errors import DatlError
+from datl_helpers.core.errors import BadDataError, DatlError, check_choice
 from datl_helpers.core.provenance import config_dict
 
 
@@ -14,11 +14,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``adapt`` command's arguments."""
     from datl_helpers.adaptation.dann import DannConfig
     from datl_helpers.adaptation.methods import ADAPTATION_METHODS
+    from datl_helpers.beyond.tabular import TABULAR_METHODS
 
     p = sub.add_parser("adapt", help="unsupervised domain adaptation (DANN and its baselines)")
-    p.add_argument("--source", required=True, help="labelled source: domain name, npz:PATH, folder:PATH or text:PATH")
-    p.add_argument("--target", required=True, help="unlabelled target: domain name, npz:PATH, folder:PATH or text:PATH")
-    p.add_argument("--method", choices=ADAPTATION_METHODS, default="dann")
+    p.add_argument("--source", required=True,
+                   help="labelled source: domain name, npz:PATH, folder:PATH, text:PATH or tabular:PATH:VALUE")
+    p.add_argument("--target", required=True,
+                   help="unlabelled target: domain name, npz:PATH, folder:PATH, text:PATH or tabular:PATH:VALUE")
+    p.add_argument("--method", choices=tuple(dict.fromkeys((*ADAPTATION_METHODS, *TABULAR_METHODS))), default="dann",
+                   help="importance-weighting: tabular domains; label-shift: tabular and text domains; "
+                        "adabn, coral, entropy: image domains")
     p.add_argument("--steps", type=int, default=None, help="default: the method's converged budget")
     p.add_argument("--target-labels", type=int, default=0, metavar="K",
                    help="semi-supervised: K labelled target images per class beside the unlabelled ones "
@@ -51,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     if args.source in data.TEXT_DOMAINS or args.target in data.TEXT_DOMAINS or args.source.startswith("text:") \
             or args.target.startswith("text:"):
         return _adapt_text(args)
+    if args.source in data.TABULAR_DOMAINS or args.target in data.TABULAR_DOMAINS \
+            or args.source.startswith("tabular:") or args.target.startswith("tabular:"):
+        return _adapt_tabular(args)
+    check_choice("method for image domains", args.method, adaptation.ADAPTATION_METHODS)
     scratch = args.init == "scratch"
     if args.target_labels < 0:
         raise DatlError(f"--target-labels must be 0 (unsupervised) or more labelled target images per class, "
@@ -99,13 +108,11 @@ def _adapt_text(args: argparse.Namespace) -> int:
     """``adapt`` between text domains (notebook 07): TF-IDF, a small MLP, the same reversal layer."""
     from datl_helpers.beyond import text
     from datl_helpers.core.budget import check_steps
-    from datl_helpers.core.errors import check_choice
-    from datl_helpers.data import registry as data
 
-    check_choice("method for text domains", args.method, text.COMPARED_METHODS)
+    check_choice("method for text domains", args.method, text.TEXT_METHODS)
     source, target = load_named(args.source, args.data_dir), load_named(args.target, args.data_dir)
     if not (isinstance(source, text.TextDomain) and isinstance(target, text.TextDomain)):
-        raise data.BadDataError(f"{args.source!r} and {args.target!r}: adapt needs two text or two image domains")
+        raise BadDataError(f"{args.source!r} and {args.target!r}: adapt needs two text, two tabular or two image domains")
     config = text.TextConfig()
     if args.steps is not None:
         config.steps = check_steps(args.steps)
@@ -123,4 +130,36 @@ def _adapt_text(args: argparse.Namespace) -> int:
     )
     save_runs(args, {"source": args.source, "target": args.target, "method": args.method, "seeds": args.seeds,
                      "kind": "text", **config_dict(config)}, runs, mean, std, "cpu")
+    return 0
+
+
+def _adapt_tabular(args: argparse.Namespace) -> int:
+    """``adapt`` between tabular domains (notebook 08): the source's preprocessing, a small MLP, the same
+    reversal layer, and the reweighting methods; also balanced accuracy, AUC and Brier score."""
+    from datl_helpers.beyond import tabular
+    from datl_helpers.core.budget import check_steps
+
+    check_choice("method for tabular domains", args.method, tabular.TABULAR_METHODS)
+    source, target = load_named(args.source, args.data_dir), load_named(args.target, args.data_dir)
+    if not (isinstance(source, tabular.TabularDomain) and isinstance(target, tabular.TabularDomain)):
+        raise BadDataError(f"{args.source!r} and {args.target!r}: adapt needs two tabular, two text or two "
+                                "image domains")
+    config = tabular.TabularConfig()
+    if args.steps is not None:
+        config.steps = check_steps(args.steps)
+    if args.lambda_max is not None:
+        config.lambda_max = args.lambda_max
+    pair = tabular.prepare_pair(source, target)
+    runs = run_seeds(args.seeds, lambda seed: tabular.run_tabular(pair, args.method, seed, config))
+    keys = ("target_accuracy", "target_balanced_accuracy", "target_auc", "target_brier", "source_accuracy",
+            "domain_accuracy", "seconds")
+    mean, std = mean_and_std(runs, keys)
+    print(
+        f"\n{args.method} {args.source} -> {args.target} (tabular), {len(runs)} seed(s): target accuracy "
+        f"{100 * mean['target_accuracy']:.1f} ± {100 * std['target_accuracy']:.1f} %, balanced accuracy "
+        f"{100 * mean['target_balanced_accuracy']:.1f} %, AUC {mean['target_auc']:.3f}, Brier "
+        f"{mean['target_brier']:.3f}, source {100 * mean['source_accuracy']:.1f} %, {mean['seconds']:.1f} s per run on cpu"
+    )
+    save_runs(args, {"source": args.source, "target": args.target, "method": args.method, "seeds": args.seeds,
+                     "kind": "tabular", **config_dict(config)}, runs, mean, std, "cpu")
     return 0

@@ -1,11 +1,12 @@
 """The command line: ``python -m datl_helpers COMMAND`` (or ``datl COMMAND``).
 
     domains  [--json PATH]                   the registry: names, sizes, cached or not, offline/online
-    prepare  [--domains ...] [--download]    build and cache the offline domains and fetch the text domains
+    prepare  [--domains ...] [--download]    build and cache the offline domains and fetch the text and tabular domains
                                              (and online ones when named, with --download)
     transfer --target T --labels-per-class K --method scratch|linear-probe|finetune [--seeds ...]
              [--augment none|light|medium|heavy] [--augment-strength X]
     adapt    --source S --target T --method source-only|dann|target-oracle|adabn|coral|entropy [--init backbone|scratch] [--target-labels K] [--steps N] [--seeds ...]
+             (tabular domains also --method importance-weighting|label-shift; text also label-shift)
     bench    [--device auto] [--batch-size 256] [--workers 0 4]   images/s of the DANN step, ours vs DataLoader
     robust   --target T --labels-per-class K --method scratch|linear-probe|finetune|dann|source-only [--backbone standard|robust]
              [--adversarial-training none|fgsm|pgd] [--eps 2/255 4/255 8/255] [--seeds ...]
