@@ -154,7 +154,8 @@ def test_notebook_03_reference_runs_at_the_converged_budgets():
 REFERENCES = {"01": ("01_feature_extraction.json", 5), "02": ("02_fine_tuning.json", 6),
               "03": ("03_augmentation.json", 4), "04": ("04_domain_adversarial.json", 5),
               "04-semi": ("04_semi_supervised.json", 5), "04-paper": ("04_paper_protocol.json", 4),
-              "06": ("06_adversarial_robustness.json", 8), "07": ("07_beyond_images_text.json", 6)}
+              "06": ("06_adversarial_robustness.json", 8), "07": ("07_beyond_images_text.json", 6),
+              "08": ("08_hospitals.json", 12)}
 
 
 def test_every_notebook_with_claims_has_a_reference():
@@ -326,7 +327,7 @@ def test_reused_thread_counts_read_every_shape_a_reference_records():
         == {"new runs": 2, "reused runs": [1, 2]}
 
 
-@pytest.mark.parametrize("notebook", ["01", "02", "03", "04", "06", "07"])
+@pytest.mark.parametrize("notebook", ["01", "02", "03", "04", "06", "07", "08"])
 def test_each_finding_is_shown_once_in_its_notebook(notebook):
     """A finding sits beside its figure once; the appendix-style list shows only the rest (Findings.rest)."""
     import re

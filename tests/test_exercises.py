@@ -50,7 +50,7 @@ def run_exercise_section(nb) -> list:
 def test_course_notebooks_have_at_least_three_checked_exercises():
     assert COURSE == ["01_feature_extraction.ipynb", "02_fine_tuning.ipynb", "03_augmentation.ipynb",
                       "04_domain_adversarial.ipynb", "06_adversarial_robustness.ipynb",
-                      "07_beyond_images_text.ipynb"]
+                      "07_beyond_images_text.ipynb", "08_hospitals.ipynb"]
     for name in COURSE:
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         assert len(exercises.solution_cells(nb)) >= 3, name
@@ -307,6 +307,9 @@ IN_FLOW = [
     ("06_adversarial_robustness.ipynb", "fgsm_by_hand", check.fgsm),
     ("06_adversarial_robustness.ipynb", "pgd_by_hand", check.pgd),
     ("07_beyond_images_text.ipynb", "text_dann_step_by_hand", check.text_dann_step),
+    ("08_hospitals.ipynb", "preprocess_by_hand", check.preprocess),
+    ("08_hospitals.ipynb", "importance_weights_by_hand", check.importance_weights),
+    ("08_hospitals.ipynb", "em_priors_by_hand", check.em_priors),
 ]
 
 
@@ -316,7 +319,8 @@ def test_in_flow_checks_are_all_tested():
         assert {nb[:2] for nb, _, c in IN_FLOW if c in checks} == {key}
     assert [c.__name__ for _, _, c in IN_FLOW] == [  # the names the notebooks call
         "make_linear_probe", "probe_step", "layerwise_param_groups", "unfreeze_for_epoch", "l2sp_penalty", "augment_by_groups",
-        "grad_reverse", "dann_step", "fgsm", "pgd", "text_dann_step"]
+        "grad_reverse", "dann_step", "fgsm", "pgd", "text_dann_step", "preprocess", "importance_weights",
+        "em_priors"]
 
 
 @pytest.mark.parametrize("notebook, name, exercise_check", IN_FLOW, ids=[name for _, name, _ in IN_FLOW])

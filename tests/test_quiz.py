@@ -146,6 +146,8 @@ def test_for_jupyterquiz_keeps_its_format_and_show_runs_without_a_kernel(capsys)
     ("06-pgd-keeps", {"clean": 88.3, "attacked": 22.1}, "some"),
     ("06-pgd-keeps", {"clean": 88.0, "attacked": 60.0}, "most"),
     ("07-dann-on-spam", {"dann": 80.1, "source-only": 80.7}, "tie"),
+    ("08-what-fixes-label-shift", {"dann": 61.0, "label-shift": 70.5}, "label-shift"),
+    ("08-what-fixes-label-shift", {"dann": 66.0, "label-shift": 65.5}, "tie"),
 ])
 def test_prediction_outcome_is_read_off_the_numbers(pid, numbers, expected):
     assert predict.outcome(pid, numbers) == expected

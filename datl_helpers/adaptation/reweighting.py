@@ -42,13 +42,17 @@ def adjust_probabilities(proba: np.ndarray, source_priors: np.ndarray, target_pr
     return adjusted / adjusted.sum(axis=1, keepdims=True)
 
 
-def em_priors(proba: np.ndarray, source_priors: np.ndarray, iterations: int = 1000, tol: float = 1e-8) -> np.ndarray:
+def em_priors(proba: np.ndarray, source_priors: np.ndarray, iterations: int = 1000, tol: float = 1e-8,
+              floor: float = 1e-6) -> np.ndarray:
     """The target's class priors by EM (Saerens et al. 2002): adjust the source model's probabilities on the
     unlabelled target rows to the current priors (E step), take their mean as the new priors (M step),
-    until the priors stop moving. Converges to the maximum-likelihood priors."""
+    until the priors stop moving. Converges to the maximum-likelihood priors. No prior falls below ``floor``:
+    a model that calls every row one class drives EM toward a prior of exactly 0 for the other, and
+    re-weighting by 0 would tie every score (and so change the ranking)."""
     priors = np.asarray(source_priors, dtype=np.float64)
     for _ in range(iterations):
-        new = adjust_probabilities(proba, source_priors, priors).mean(axis=0)
+        new = np.clip(adjust_probabilities(proba, source_priors, priors).mean(axis=0), floor, None)
+        new /= new.sum()
         if np.abs(new - priors).max() < tol:
             return new
         priors = new

@@ -47,19 +47,24 @@ TABULAR_METHODS = ("source-only", "dann", "importance-weighting", "label-shift",
 @dataclass
 class TabularConfig:
     """One protocol for every method. ``steps`` is the largest budget; the weights of the check with the
-    lowest source-validation loss (every ``eval_every`` steps) are kept (early stopping)."""
+    lowest validation loss on the labelled patients (every ``eval_every`` steps) are kept (early stopping).
+    The schedules of lambda and of the learning rate run over the first ``schedule_steps`` steps and then
+    stay at their end values, so that they do not depend on the budget: a few hundred patients are learnt
+    (and over-fitted) in about a hundred steps, and a schedule stretched over a long budget would leave
+    lambda near 0 at the step early stopping keeps."""
 
     hidden: int = 32
     dropout: float = 0.1
-    steps: int = 1000  # doubling it moves no mean by a point (data_scripts/tabular_reference.py)
+    steps: int = 1000  # the reference's budget: the heart pairs converge by 250 steps (data_scripts/tabular_reference.py)
     batch_size: int = 64  # per domain
     lr: float = 3e-3  # Adam, decayed with dann_lr's schedule
     weight_decay: float = 1e-4
     lambda_max: float = 0.3  # the image and text notebooks' value
     gamma: float = 10.0
+    schedule_steps: int = 200  # lambda rises, and the learning rate decays, over these steps
     domain_hidden: int = 32
     val_fraction: float = 0.2  # of the labelled (source, or target for the oracle) training patients
-    eval_every: int = 25
+    eval_every: int = 10
     clip: float = 10.0  # importance weights are clipped to [1/clip, clip]
 
 
@@ -140,9 +145,10 @@ def tabular_step(net: TabularNet, disc: DomainClassifier, opt: torch.optim.Optim
 
 @torch.no_grad()
 def predict_proba(net: TabularNet, x: np.ndarray) -> np.ndarray:
-    """Class probabilities of every row (dropout off)."""
+    """Class probabilities of every row (dropout off), in float64: in float32 a confident row's probability
+    rounds to exactly 1 and ties with the others, which the label-shift correction would then untie."""
     net.eval()
-    out = F.softmax(net(torch.from_numpy(x)), 1).numpy()
+    out = F.softmax(net(torch.from_numpy(x)).double(), 1).numpy()
     net.train()
     return out
 
@@ -183,7 +189,7 @@ def fit(data: TabularData, method: str = "dann", config: TabularConfig | None = 
     opt = torch.optim.Adam([*net.parameters(), *disc.parameters()], lr=config.lr, weight_decay=config.weight_decay)
     best, best_state, history = float("inf"), None, []
     for step in range(config.steps):
-        p = step / config.steps
+        p = min(1.0, step / config.schedule_steps)
         for group in opt.param_groups:
             group["lr"] = dann_lr(p, config.lr)
         lam = dann_lambda(p, config.gamma, config.lambda_max) if method == "dann" else 0.0
@@ -220,14 +226,52 @@ def target_proba(net: TabularNet, data: TabularData, method: str) -> tuple[np.nd
 
 
 def scores(y: np.ndarray, proba: np.ndarray, prefix: str = "target_") -> dict[str, float]:
-    """Accuracy, balanced accuracy, ROC AUC and Brier score (scikit-learn) of binary probabilities."""
+    """Accuracy, balanced accuracy, ROC AUC and Brier score (scikit-learn) of binary probabilities. The AUC
+    ranks the rows by their log-odds, log p1 - log p0: the same order as p1, kept where p1 rounds to 1."""
     from sklearn.metrics import balanced_accuracy_score, brier_score_loss, roc_auc_score
 
     pred = proba.argmax(1)
+    log_odds = np.log(np.clip(proba[:, 1], 1e-300, None)) - np.log(np.clip(proba[:, 0], 1e-300, None))
     return {f"{prefix}accuracy": float((pred == y).mean()),
             f"{prefix}balanced_accuracy": float(balanced_accuracy_score(y, pred)),
-            f"{prefix}auc": float(roc_auc_score(y, proba[:, 1])) if len(set(y)) == 2 else float("nan"),
+            f"{prefix}auc": float(roc_auc_score(y, log_odds)) if len(set(y)) == 2 else float("nan"),
             f"{prefix}brier": float(brier_score_loss(y, proba[:, 1]))}
+
+
+def separability(data: TabularData, folds: int = 5) -> float:
+    """How well a logistic regression tells the two sides' (preprocessed) training patients apart: balanced
+    accuracy, cross-validated (50 %: the hospitals look alike; 100 %: every patient gives their hospital away)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    x = np.concatenate([data.xs, data.xt])
+    side = np.r_[np.zeros(len(data.xs)), np.ones(len(data.xt))]
+    return float(cross_val_score(LogisticRegression(max_iter=2000), x, side, cv=folds,
+                                 scoring="balanced_accuracy").mean())
+
+
+def resample_to_share(y: np.ndarray, share: float, size: int | None = None, seed: int = 0) -> np.ndarray:
+    """Indices of ``size`` rows drawn with replacement so that a share ``share`` has label 1 (the label shift
+    of a hospital that sees sicker, or healthier, patients; within a class, patients are drawn alike)."""
+    if not 0 < share < 1:
+        raise DatlError(f"share must lie strictly between 0 and 1, got {share}")
+    rng = np.random.default_rng(seed)
+    size = size or len(y)
+    sick = round(share * size)
+    return np.concatenate([rng.choice(np.flatnonzero(y == 1), sick), rng.choice(np.flatnonzero(y == 0), size - sick)])
+
+
+def scores_at_share(y: np.ndarray, proba: np.ndarray, source_priors: np.ndarray, share: float, seed: int = 0
+                    ) -> dict[str, dict[str, float]]:
+    """The target's test patients resampled to ``share`` with the label, scored three ways: the model as it
+    is, after the label-shift correction (EM on the resampled patients' own probabilities: no labels), and
+    a rule that calls everyone positive. The widget of notebook 08."""
+    idx = resample_to_share(y, share, seed=seed)
+    y_s, p_s = y[idx], proba[idx]
+    corrected = reweighting.adjust_probabilities(p_s, source_priors, reweighting.em_priors(p_s, source_priors))
+    everyone = np.tile([0.0, 1.0], (len(idx), 1))
+    return {name: scores(y_s, p, prefix="") for name, p in
+            (("as trained", p_s), ("label-shift corrected", corrected), ("everyone positive", everyone))}
 
 
 def domain_accuracy(net: TabularNet, disc: DomainClassifier, data: TabularData) -> float:
@@ -264,10 +308,60 @@ def run_grid(data: TabularData, methods: Sequence[str] = TABULAR_METHODS, seeds:
     return [{"pair": pair, "method": m, **run_tabular(data, m, s, config)} for m in methods for s in seeds]
 
 
-def gap_closed(rows: Sequence[dict], pair: str, method: str, value: str = "target_balanced_accuracy") -> float:
+def gap_closed(rows: Sequence[dict], pair: str, method: str, value: str = "target_balanced_accuracy",
+               min_gap: float = 2.0) -> float:
     """The share of the source-only -> target-oracle gap that ``method`` closes on ``pair`` (1.0: all of it;
-    below 0: worse than source-only). NaN where the oracle is no better than source-only: no gap to close."""
+    below 0: worse than source-only). NaN where the oracle is less than ``min_gap`` points ahead of
+    source-only: no gap worth closing (a share of a smaller gap measures the seeds' noise)."""
     from datl_helpers.core.results import mean
 
     so, oracle = mean(rows, value, pair=pair, method="source-only"), mean(rows, value, pair=pair, method="target-oracle")
-    return (mean(rows, value, pair=pair, method=method) - so) / (oracle - so) if oracle > so else float("nan")
+    return (mean(rows, value, pair=pair, method=method) - so) / (oracle - so) if oracle - so >= min_gap else float("nan")
+
+
+def results_table(rows: Sequence[dict], methods: Sequence[str] = TABULAR_METHODS):
+    """One row per pair and method: 'mean ± std' (over seeds) of accuracy, balanced accuracy and AUC (%), the
+    Brier score, and the share of the source-only -> oracle gap closed in accuracy and in balanced accuracy
+    (blank where the oracle is less than 2 points ahead)."""
+    import pandas as pd
+
+    from datl_helpers.core.metrics import mean_std
+
+    out = []
+    for pair in dict.fromkeys(r["pair"] for r in rows):
+        for m in methods:
+            picked = [r for r in rows if r["pair"] == pair and r["method"] == m]
+            if not picked:
+                continue
+            row = {"pair": pair.replace("->", " → "), "method": m}
+            for key, name in (("target_accuracy", "accuracy %"), ("target_balanced_accuracy", "balanced accuracy %"),
+                              ("target_auc", "AUC %")):
+                mu, sd = mean_std([r[key] for r in picked])
+                row[name] = f"{100 * mu:.1f} ± {100 * sd:.1f}"
+            mu, sd = mean_std([r["target_brier"] for r in picked])
+            row["Brier"] = f"{mu:.3f} ± {sd:.3f}"
+            for key, name in (("target_accuracy", "gap closed (accuracy)"),
+                              ("target_balanced_accuracy", "gap closed (balanced)")):
+                closed = gap_closed(rows, pair, m, key) if m not in ("source-only", "target-oracle") else float("nan")
+                row[name] = "" if closed != closed else f"{closed:.0%}"
+            out.append(row)
+    return pd.DataFrame(out).set_index(["pair", "method"])
+
+
+def prior_table(reference: dict):
+    """Per pair: the share with the label in the source and the target, EM's estimate (mean over seeds), and
+    the accuracy of source-only, of the correction with EM's share and with the exact share (%)."""
+    import pandas as pd
+
+    from datl_helpers.core.results import mean
+
+    runs, out = reference["runs"], []
+    for pair in reference["pairs"]:
+        shares = reference["shift"][pair]["positive_share"]
+        out.append({"pair": pair.replace("->", " → "), "source share %": 100 * shares["source"],
+                    "target share %": 100 * shares["target"],
+                    "EM's estimate %": mean(runs, "estimated_positive_share", pair=pair, method="label-shift"),
+                    "accuracy: source-only": mean(runs, pair=pair, method="source-only"),
+                    "corrected (EM's share)": mean(runs, pair=pair, method="label-shift"),
+                    "corrected (exact share)": mean(runs, "true_prior_accuracy", pair=pair, method="label-shift")})
+    return pd.DataFrame(out).set_index("pair").round(1)

@@ -158,6 +158,17 @@ def _text(f: Facts, payload: dict) -> None:
                     runs, va, pair=p, method=me))
 
 
+def _hospitals(f: Facts, payload: dict) -> None:
+    runs = payload.get("runs", [])
+    for pair in dict.fromkeys(r["pair"] for r in runs):
+        short = pair.replace("heart_", "").replace("->", "_to_")
+        for method in dict.fromkeys(r["method"] for r in runs if r["pair"] == pair):
+            m = method.replace("-", "_").replace("target_oracle", "oracle").replace("source_only", "so")
+            for value, v in (("target_accuracy", "acc"), ("target_balanced_accuracy", "bacc"), ("target_auc", "auc")):
+                f[f"hosp_{short}_{m}_{v}"] = _measured(lambda p=pair, me=method, va=value: mean(
+                    runs, va, pair=p, method=me))
+
+
 def _robustness(f: Facts, results: dict[str, Results]) -> None:
     by_model = {r["model"]: r for r in robustness_rows(results)}
     for name, short in (("scratch", "scratch"), ("finetune", "finetune"), ("finetune + FGSM training", "adv"),
@@ -189,6 +200,8 @@ def collect(results: dict[str, Results], labels_per_class: int = 10) -> Facts:
         _adaptation(f, payload["04"])
     if "07" in payload:
         _text(f, payload["07"])
+    if "08" in payload:
+        _hospitals(f, payload["08"])
     _robustness(f, results)
     _claims(f, results)
     return f

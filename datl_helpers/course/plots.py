@@ -417,3 +417,54 @@ def robustness_curves(rows: Sequence[dict], attack: str = "pgd", title: str = ""
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     return fig
+
+
+def hospital_shift(domains: Mapping[str, object]):
+    """Notebook 08: the share of patients with the label per hospital (left) and, per measurement, the share
+    of patients without a value (right; one column per hospital). ``domains``: name -> TabularDomain."""
+    import seaborn as sns
+
+    plt = _plt()
+    names = list(domains)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1, 1.4]})
+    shares = [domains[n].positive_share for n in names]
+    bars = left.barh(names, shares, color="#c44e52")
+    for bar, share in zip(bars, shares):
+        left.text(share + 0.01, bar.get_y() + bar.get_height() / 2, f"{share:.0%}", va="center", fontsize=9)
+    left.set_xlim(0, 1.12)
+    left.invert_yaxis()
+    left.set_xlabel("share of patients with the label (disease, or relapse)")
+    gaps = [n for n in names if any(v > 0 for v in domains[n].missing_share().values())]
+    complete = [n for n in names if n not in gaps]
+    features = list(dict.fromkeys(f for n in gaps for f in domains[n].features))
+    missing = np.array([[domains[n].missing_share().get(f, np.nan) for n in gaps] for f in features])
+    keep = np.nansum(missing, axis=1) > 0  # only the measurements that are missing somewhere
+    sns.heatmap(missing[keep], annot=True, fmt=".0%", cmap="Greys", vmin=0, vmax=1, cbar=False, ax=right,
+                xticklabels=gaps, yticklabels=[f for f, k in zip(features, keep) if k])
+    right.set_title("share of patients without the measurement"
+                    + (f"\n(none missing in {', '.join(complete)})" if complete else ""))
+    right.tick_params(axis="x", labelrotation=20)
+    fig.tight_layout()
+    return fig
+
+
+def method_panels(rows: Sequence[dict], values: Sequence[str] = ("target_accuracy", "target_balanced_accuracy"),
+                  title: str = ""):
+    """Notebook 08: one panel per score, mean ± std bars per pair (x) and method (colour), over the rows' seeds."""
+    import pandas as pd
+    import seaborn as sns
+
+    plt = _plt()
+    frame = pd.DataFrame(rows).assign(pair=lambda f: f["pair"].str.replace("heart_", "").str.replace("->", " → "))
+    fig, axes = plt.subplots(len(values), 1, figsize=(10, 3.2 * len(values)), sharex=True)
+    for i, (ax, value) in enumerate(zip(np.atleast_1d(axes), values)):
+        sns.barplot(frame, x="pair", y=value, hue="method", errorbar="sd", ax=ax, legend=i == 0)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(value.removeprefix("target_").replace("_", " "))
+        ax.set_xlabel("")
+        ax.grid(axis="y", alpha=0.3)
+    first = np.atleast_1d(axes)[0]
+    first.legend(fontsize=8, ncol=5, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -113,6 +113,17 @@ PREDICTIONS: dict[str, Prediction] = {p.id: p for p in (
         "Aligning feature distributions cannot fix a shift in the labels themselves: if spam is more common in the "
         "target, forcing both collections to look alike pulls the wrong way.",
     ),
+    Prediction(
+        "08-what-fixes-label-shift",
+        "From Cleveland (46 % with heart disease) to the VA hospital (74 %), which method will gain more accuracy "
+        "over source-only on the VA patients: DANN or the label-shift correction?",
+        {"dann": "DANN, by more than a point", "label-shift": "the label-shift correction, by more than a point",
+         "tie": "within a point of each other"},
+        ("dann", "label-shift"), _larger("dann", "label-shift", 1.0),
+        "Under label shift the classes' own distributions stay put while their proportions move: re-weighting the "
+        "predictions by the new proportions fits that shift; forcing the two hospitals' features to look alike "
+        "does not, since the hospitals *should* look different when one has more sick patients.",
+    ),
 )}
 
 GUESSES: dict[str, str | None] = {}

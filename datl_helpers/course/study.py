@@ -28,7 +28,7 @@ CODE_LINES_PER_MINUTE = 10
 MINUTES_PER_QUESTION, MINUTES_PER_CARD, MINUTES_PER_EXERCISE = 1, 3, 5
 INTRODUCTION = "Introduction"
 BEGIN, END = "<!-- study time -->", "<!-- /study time -->"
-CORE, OPTIONAL = ("00", "01", "02", "04", "05"), ("03", "06", "07")
+CORE, OPTIONAL = ("00", "01", "02", "04", "05"), ("03", "06", "07", "08")
 PRACTICE = ("Check yourself", "Practise for an interview", "Exercises")
 
 

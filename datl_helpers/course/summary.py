@@ -25,6 +25,7 @@ RESULT_FILES = {
     "04": "04_domain_adversarial.json",
     "06": "06_adversarial_robustness.json",
     "07": "07_beyond_images_text.json",
+    "08": "08_hospitals.json",
 }
 
 
@@ -69,7 +70,7 @@ SIDE_STUDIES = {"04-semi": "04_semi_supervised.json", "04-paper": "04_paper_prot
 
 
 def load_results(results_dir: Path | str, reference_dir: Path | str | None = None) -> dict[str, Results]:
-    """For each notebook with results (01-04, 06, 07), the best results available (full > reference > smoke).
+    """For each notebook with results (01-04, 06-08), the best results available (full > reference > smoke).
 
     A notebook that trains only a live subset of its experiments and reads the rest from the
     converged reference (``"live_subset": true`` in its results) never replaces the reference.
@@ -172,6 +173,15 @@ def comparison_rows(results: dict[str, Results], labels_per_class: int = 10) -> 
             for method, labels in described.items():
                 add("07 text adaptation", method, pair.replace("->", " -> "), labels, runs, "target_accuracy",
                     pair=pair, method=method)
+    if "08" in results:  # balanced accuracy: under label shift, plain accuracy rewards the majority class
+        runs = results["08"].payload.get("runs", [])
+        unlabelled = "all source labels + unlabelled target"
+        described = {"source-only": "all source labels", "dann": unlabelled, "importance-weighting": unlabelled,
+                     "label-shift": unlabelled, "target-oracle": "all target labels"}
+        for pair in dict.fromkeys(x["pair"] for x in runs):
+            for method, labels in described.items():
+                add("08 hospitals (balanced accuracy)", method, pair.replace("->", " -> "), labels, runs,
+                    "target_balanced_accuracy", pair=pair, method=method)
     return rows
 
 
@@ -278,6 +288,13 @@ def recompute(
         runs = [{"pair": "mnist -> mnistm", "method": m,
                  **dann.run_adaptation(mnist, mnistm, m, seed=seed, config=config, device=device)}
                 for m in dann.COMPARED_METHODS]
+        payload = {"runs": runs}
+    elif notebook == "08":
+        from datl_helpers.beyond import tabular
+
+        pair = tabular.prepare_pair(data.load_domain("heart_cleveland"), data.load_domain("heart_va"))
+        config = tabular.TabularConfig(steps=steps, eval_every=max(1, steps // 5))
+        runs = tabular.run_grid(pair, seeds=[seed], config=config)
         payload = {"runs": runs}
     else:
         check_choice("notebook", notebook, RESULT_FILES)

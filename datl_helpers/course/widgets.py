@@ -344,3 +344,24 @@ def text_predictor(predict, example: str = ""):
     box.observe(lambda _: setattr(shown, "value", describe_predictions(box.value, predict(box.value)
                                                                         if box.value.strip() else {})), names="value")
     return w.VBox([box, shown])
+
+
+def describe_scores(share: float, table: Mapping[str, Mapping[str, float]]) -> str:
+    """An HTML table of accuracy, balanced accuracy, AUC and Brier score per model (notebook 08's widget)."""
+    head = "".join(f"<th>{h}</th>" for h in ("", "accuracy", "balanced accuracy", "AUC", "Brier"))
+    rows = "".join(
+        f"<tr><td><b>{name}</b></td><td>{s['accuracy']:.1%}</td><td>{s['balanced_accuracy']:.1%}</td>"
+        f"<td>{s['auc']:.3f}</td><td>{s['brier']:.3f}</td></tr>" for name, s in table.items())
+    return f"<p>target patients resampled to {share:.0%} with the label</p><table><tr>{head}</tr>{rows}</table>"
+
+
+def prior_explorer(compute, first_share: float):
+    """A slider for the share of positive patients in the target hospital; every change calls
+    ``compute(share)`` (``tabular.scores_at_share``, a few milliseconds) and redraws the table."""
+    import ipywidgets as w
+
+    slider = w.FloatSlider(value=first_share, min=0.05, max=0.95, step=0.05, description="share sick",
+                           continuous_update=False, readout_format=".0%")
+    shown = w.HTML(describe_scores(first_share, compute(first_share)))
+    slider.observe(lambda _: setattr(shown, "value", describe_scores(slider.value, compute(slider.value))), names="value")
+    return w.VBox([slider, shown])

@@ -1,4 +1,4 @@
-"""Checks for the exercises in notebooks 01-04, 06 and 07: each takes your answer and returns ``Feedback``.
+"""Checks for the exercises in notebooks 01-04 and 06-08: each takes your answer and returns ``Feedback``.
 
 Two kinds: the exercises in the flow of a notebook (1.A, 1.B, ...) are its own mechanism, written where
 it is taught (``IN_FLOW``); those of its '## Exercises' section (1.1, 1.2, ...) go further (``EXERCISES``).
@@ -40,15 +40,24 @@ from datl_helpers.course.check.fine_tuning import (
     layerwise_param_groups,
     unfreeze_for_epoch,
 )
+from datl_helpers.course.check.hospitals import (
+    adjust_to_priors,
+    balanced_accuracy,
+    brier_score,
+    em_priors,
+    importance_weights,
+    preprocess,
+)
 from datl_helpers.course.check.robustness import fgm_l2, fgsm, half_accuracy_eps, pgd, targeted_fgsm
 
 __all__ = [
-    "EXERCISES", "IN_FLOW", "STUB_MESSAGE", "Feedback", "NotYet", "augment_by_groups", "colour_pipeline",
-    "dann_lambda", "dann_step", "decay_groups", "domain_words", "early_stopping", "fgm_l2", "fgsm",
-    "freeze_first", "gap_closed", "grad_reverse", "half_accuracy_eps", "hurts_from", "l2sp_penalty",
+    "EXERCISES", "IN_FLOW", "STUB_MESSAGE", "Feedback", "NotYet", "adjust_to_priors", "augment_by_groups",
+    "balanced_accuracy", "brier_score", "colour_pipeline", "dann_lambda", "dann_step", "decay_groups",
+    "domain_words", "early_stopping", "em_priors", "fgm_l2", "fgsm", "freeze_first", "gap_closed",
+    "grad_reverse", "half_accuracy_eps", "hurts_from", "importance_weights", "l2sp_penalty",
     "layerwise_param_groups", "make_linear_probe", "mlp_probe", "paired_gain", "pgd", "pooled_features",
-    "probe_step", "proxy_a_distance", "reverse_without_function", "targeted_fgsm", "text_dann_step",
-    "text_vectorizer", "to_model_input", "unfreeze_for_epoch",
+    "preprocess", "probe_step", "proxy_a_distance", "reverse_without_function", "targeted_fgsm",
+    "text_dann_step", "text_vectorizer", "to_model_input", "unfreeze_for_epoch",
 ]
 
 EXERCISES: dict[str, list[Callable[..., Feedback]]] = {
@@ -58,6 +67,7 @@ EXERCISES: dict[str, list[Callable[..., Feedback]]] = {
     "04": [reverse_without_function, dann_lambda, proxy_a_distance],
     "06": [targeted_fgsm, fgm_l2, half_accuracy_eps],
     "07": [text_vectorizer, domain_words, gap_closed],
+    "08": [balanced_accuracy, adjust_to_priors, brier_score],
 }
 """The checks of each notebook, in order."""
 
@@ -69,5 +79,6 @@ IN_FLOW: dict[str, list[Callable[..., Feedback]]] = {
     "04": [grad_reverse, dann_step],
     "06": [fgsm, pgd],
     "07": [text_dann_step],
+    "08": [preprocess, importance_weights, em_priors],
 }
 """The checks of the exercises in the flow of each notebook (its mechanism), in order."""

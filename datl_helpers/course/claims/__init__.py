@@ -17,6 +17,7 @@ from datl_helpers.course.claims import (
     domain_adaptation,
     feature_extraction,
     fine_tuning,
+    hospitals,
     robustness,
 )
 from datl_helpers.course.claims.claim import LABELS, Claim, Verdict
@@ -29,6 +30,7 @@ CLAIMS: dict[str, list[Claim]] = {
     "01": feature_extraction.CLAIMS, "02": fine_tuning.CLAIMS, "03": augmentation.CLAIMS,
     "04": domain_adaptation.CLAIMS, "04-semi": domain_adaptation.CLAIMS_04_SEMI,
     "04-paper": domain_adaptation.CLAIMS_04_PAPER, "06": robustness.CLAIMS, "07": beyond_images.CLAIMS,
+    "08": hospitals.CLAIMS,
 }
 
 
