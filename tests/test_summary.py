@@ -93,7 +93,14 @@ def test_recompute_fills_a_missing_notebook_with_real_runs(domains):
     assert [r["method"] for r in rows] == ["head only", "layer-wise LRs", "too-high LR"]
     assert all(0.0 <= r["accuracy"] <= 1.0 and r["seeds"] == 1 for r in rows)
     with pytest.raises(ValueError, match="unknown notebook"):
-        summary.recompute("08")
+        summary.recompute("09")
+
+
+def test_recompute_covers_the_hospitals_notebook():
+    result = summary.recompute("08", steps=20, device="cpu")
+    rows = summary.comparison_rows({"08": result})
+    assert {r["method"] for r in rows} == {"source-only", "dann", "importance-weighting", "label-shift", "target-oracle"}
+    assert all(r["family"].startswith("08") and 0.0 <= r["accuracy"] <= 1.0 for r in rows)
 
 
 def test_recompute_covers_the_robustness_notebook(domains):

@@ -349,7 +349,7 @@ def results_table(rows: Sequence[dict], methods: Sequence[str] = TABULAR_METHODS
 
 
 def prior_table(reference: dict):
-    """Per pair: the share with the label in the source and the target, EM's estimate (mean over seeds), and
+    """Per pair: the share with the label in the source and the target, EM's estimate (mean and range over seeds), and
     the accuracy of source-only, of the correction with EM's share and with the exact share (%)."""
     import pandas as pd
 
@@ -361,6 +361,9 @@ def prior_table(reference: dict):
         out.append({"pair": pair.replace("->", " → "), "source share %": 100 * shares["source"],
                     "target share %": 100 * shares["target"],
                     "EM's estimate %": mean(runs, "estimated_positive_share", pair=pair, method="label-shift"),
+                    "its range over seeds %": "{:.0f}–{:.0f}".format(*(100 * f(r["estimated_positive_share"] for r in runs
+                                                                            if r["pair"] == pair and r["method"] == "label-shift")
+                                                                     for f in (min, max))),
                     "accuracy: source-only": mean(runs, pair=pair, method="source-only"),
                     "corrected (EM's share)": mean(runs, pair=pair, method="label-shift"),
                     "corrected (exact share)": mean(runs, "true_prior_accuracy", pair=pair, method="label-shift")})

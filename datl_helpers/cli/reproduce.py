@@ -126,7 +126,7 @@ SLICES: tuple[Slice, ...] = (
                                   method="importance-weighting", seed=seed),
           lambda r: ["adapt", "--source", "heart_va", "--target", "heart_cleveland", "--method", "importance-weighting",
                      "--seeds", str(r["seed"])],
-          None, ("target_accuracy", "target_balanced_accuracy", "target_auc"), 2.0, 1,
+          None, ("target_accuracy", "target_balanced_accuracy", "target_auc"), 1.0, 1,
           "python data_scripts/tabular_reference.py", ("tabular", "data")),
     Slice("budget curve: scratch, mnistm, 10 labels/class, 100 steps", "budget_curves.json",
           lambda load, seed: curve_row(load, "transfer-scratch-10", 100, seed),

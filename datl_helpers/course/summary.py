@@ -174,7 +174,8 @@ def comparison_rows(results: dict[str, Results], labels_per_class: int = 10) -> 
                 add("07 text adaptation", method, pair.replace("->", " -> "), labels, runs, "target_accuracy",
                     pair=pair, method=method)
     if "08" in results:  # balanced accuracy: under label shift, plain accuracy rewards the majority class
-        runs = results["08"].payload.get("runs", [])
+        r = results["08"]
+        runs = r.payload.get("runs", [])
         unlabelled = "all source labels + unlabelled target"
         described = {"source-only": "all source labels", "dann": unlabelled, "importance-weighting": unlabelled,
                      "label-shift": unlabelled, "target-oracle": "all target labels"}

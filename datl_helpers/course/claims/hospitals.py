@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datl_helpers.core.results import mean, paired_differences, paired_interval
+from datl_helpers.core.results import mean, paired_differences, paired_interval, select
 from datl_helpers.course.claims.claim import Claim
 
 LABEL_FREE = ("dann", "importance-weighting", "label-shift")
@@ -152,10 +152,12 @@ def _em_share(payload: dict) -> dict:
     for p in _shifted(payload):
         s = payload["shift"][p]["positive_share"]
         est = mean(payload["runs"], "estimated_positive_share", pair=p, method="label-shift")
-        rows.append((p, 100 * s["source"], est, 100 * s["target"]))
-    closer = sum(abs(e - t) < abs(s - t) for _, s, e, t in rows)
-    return {"closer": closer, "n": len(rows),
-            "details": "; ".join(f"{_name(p)} {s:.0f} % → {e:.0f} % (true {t:.0f} %)" for p, s, e, t in rows)}
+        each = [100 * r["estimated_positive_share"] for r in select(payload["runs"], pair=p, method="label-shift")]
+        rows.append((p, 100 * s["source"], est, 100 * s["target"], min(each), max(each)))
+    closer = sum(abs(e - t) < abs(s - t) for _, s, e, t, _, _ in rows)
+    return {"closer": closer, "n": len(rows), "widest": max(hi - lo for *_, lo, hi in rows),
+            "details": "; ".join(f"{_name(p)} {s:.0f} % → {e:.0f} % ({lo:.0f}–{hi:.0f} %; true {t:.0f} %)"
+                                 for p, s, e, t, lo, hi in rows)}
 
 
 def _spam(payload: dict) -> dict:
@@ -191,11 +193,11 @@ CLAIMS = [
     Claim("label_shares_differ", "08",
           "The share of patients with heart disease runs from {low_share:.0f} % ({low}) to {high_share:.0f} % "
           "({high}): a label shift of {spread:.0f} points between hospitals of one study.",
-          _label_shares, lambda n: n["spread"] >= 30, "the data alone"),
+          _label_shares, lambda n: n["spread"] >= 50, "the data alone"),
     Claim("missingness_differs", "08",
           "What is measured shifts too: {feature} is missing for {s:.0f} % of {source}'s patients and {t:.0f} % of "
           "{target}'s.",
-          _missingness, lambda n: n["difference"] >= 50, "the data alone"),
+          _missingness, lambda n: n["difference"] >= 75, "the data alone"),
     Claim("hospitals_are_separable", "08",
           "A logistic regression tells the two sides of every pair apart from their measurements (balanced accuracy, "
           "5-fold cross-validated: {details}; 50 % is guessing).",
@@ -240,9 +242,11 @@ CLAIMS = [
           "{largest:.2f} points): it moves the threshold, not the ranking.",
           _auc_unmoved, lambda n: n["largest"] < 0.01),
     Claim("em_finds_the_share", "08",
-          "EM reads the target's share with the label off its unlabelled patients (source → estimate, mean over "
-          "seeds): {details}; closer to the truth than the source's share on {closer} of {n} pairs.",
-          _em_share, lambda n: n["closer"] * 2 > n["n"], mixed=lambda n: n["closer"] < n["n"]),
+          "EM reads the target's share with the label off its unlabelled patients, but not reliably (source → "
+          "estimate, mean and range over seeds): {details}. Closer to the truth than the source's share on {closer} "
+          "of {n} pairs; from one seed to the next the estimate moves by up to {widest:.0f} points, and an estimate "
+          "near 100 % makes the corrected model call nearly everyone sick.",
+          _em_share, lambda n: n["closer"] * 2 > n["n"] and n["widest"] >= 30, mixed=lambda n: n["closer"] < n["n"]),
     Claim("spam_is_not_label_shift", "08",
           "On notebook 07's spam pair ({source:.0f} % → {target:.0f} % spam; EM estimates {estimate:.0f} %) the "
           "correction changes accuracy by {em} points, and even the exact share by only {exact}: its errors come "
