@@ -24,7 +24,6 @@ import itertools
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,6 +32,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from reference.common import converged_budget, mean_points, run_in_processes  # noqa: E402
 
 from datl_helpers import data, provenance, reweighting, tabular, text  # noqa: E402
 
@@ -88,34 +89,7 @@ def spam_job(seed: int) -> dict:
 
 def run_jobs(jobs: list[dict], workers: int) -> list[dict]:
     """Every job's row, in the jobs' order, ``workers`` processes of one thread each."""
-    if workers <= 1:
-        _one_thread()
-        return [run_job(j) for j in jobs]
-    with ProcessPoolExecutor(workers, initializer=_one_thread) as pool:
-        return list(pool.map(run_job, jobs))
-
-
-def mean_of(rows: list[dict], key: str, **where) -> float:
-    vals = [r[key] for r in rows if all(r[k] == v for k, v in where.items())]
-    return 100 * sum(vals) / len(vals)
-
-
-def converged_budget(curve: list[dict], pairs: list[str], budgets: list[int]) -> tuple[int, list[dict]]:
-    """The first budget whose doubling moves no mean (every value, method and pair) by TOLERANCE or more,
-    and every move measured; the largest budget when none is."""
-    moves = []
-    for small, large in itertools.pairwise(budgets):
-        for pair in pairs:
-            for m in tabular.TABULAR_METHODS:
-                for key in VALUES:
-                    move = mean_of(curve, key, pair=pair, method=m, steps=large) - mean_of(
-                        curve, key, pair=pair, method=m, steps=small)
-                    moves.append({"from": small, "to": large, "pair": pair, "method": m, "value": key,
-                                  "move_points": round(move, 2)})
-    for small in budgets[:-1]:
-        if all(abs(r["move_points"]) < TOLERANCE for r in moves if r["from"] == small):
-            return small, moves
-    return budgets[-1], moves
+    return run_in_processes(run_job, jobs, workers, _one_thread)
 
 
 def shift_of(pair: str) -> dict:
@@ -150,10 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     curve, spam = [r for r in done if "method" in r], [r for r in done if "method" not in r]
     for pair in pairs:
         for steps in args.budgets:
-            print(f"{pair} {steps} steps:", {m: round(mean_of(curve, "target_balanced_accuracy", pair=pair, method=m,
+            print(f"{pair} {steps} steps:", {m: round(mean_points(curve, "target_balanced_accuracy", pair=pair, method=m,
                                                               steps=steps), 1) for m in tabular.TABULAR_METHODS},
                   flush=True)
-    steps, moves = converged_budget(curve, pairs, args.budgets)
+    steps, moves = converged_budget(curve, pairs, args.budgets, tabular.TABULAR_METHODS, VALUES, TOLERANCE)
     not_converged = [] if steps < args.budgets[-1] else [r for r in moves if r["to"] == steps and
                                                          abs(r["move_points"]) >= TOLERANCE]
     runs = [r for r in curve if r["steps"] == steps]

