@@ -121,8 +121,9 @@ PREDICTIONS: dict[str, Prediction] = {p.id: p for p in (
          "tie": "within a point of each other"},
         ("dann", "label-shift"), _larger("dann", "label-shift", 1.0),
         "Under label shift the classes' own distributions stay put while their proportions move: re-weighting the "
-        "predictions by the new proportions fits that shift; forcing the two hospitals' features to look alike "
-        "does not, since the hospitals *should* look different when one has more sick patients.",
+        "predictions by the new proportions fits that shift, as far as the new proportion is estimated well; "
+        "forcing the two hospitals' features to look alike does not, since the hospitals *should* look different "
+        "when one has more sick patients.",
     ),
 )}
 

@@ -103,7 +103,7 @@ def em_priors(answer: Callable) -> str:
     if not np.allclose(got, expected, atol=2e-3):
         raise NotYet(f"got a positive share of {got[1]:.3f}, EM converges to {expected[1]:.3f}: adjust with "
                      "p * (priors / source_priors), renormalise each row, average, and repeat until it stops moving")
-    return (f"the source saw 30 % positives; EM reads {expected[1]:.0%} off the unlabelled target (the truth "
+    return (f"the source saw 30 % positives; EM reads {100 * expected[1]:.0f} % off the unlabelled target (the truth "
             "here is 80 %) without a single label.")
 
 
@@ -141,7 +141,7 @@ def adjust_to_priors(answer: Callable) -> str:
         raise NotYet("the ratio is upside down: multiply by target_priors / source_priors (Bayes' rule)")
     if not np.allclose(got, expected):
         raise NotYet("multiply each class's probability by target_priors / source_priors, then renormalise each row")
-    return (f"the patient at 40 % becomes {expected[1, 1]:.0%} in a hospital where 80 % are sick: the same "
+    return (f"the patient at 40 % becomes {100 * expected[1, 1]:.0f} % in a hospital where 80 % are sick: the same "
             "evidence, a different prior.")
 
 

@@ -123,11 +123,11 @@ def _best_share(payload: dict, value: str) -> dict:
         shares = {m: s for m, s in shares.items() if s == s}  # NaN: no gap worth closing
         if shares:
             m = max(shares, key=shares.get)
-            best[pair] = (m, shares[m])
+            best[pair] = (m if len(set(shares.values())) > 1 else "every method alike", shares[m])
     top = max(best, key=lambda p: best[p][1])
-    return {"best": best[top][1], "pair": _name(top), "method": best[top][0],
+    return {"best": best[top][1], "best_pct": 100 * best[top][1], "pair": _name(top), "method": best[top][0],
             "count": sum(s >= 0.5 for _, s in best.values()), "n": len(best),
-            "details": "; ".join(f"{_name(p)} {m} {s:.0%}" for p, (m, s) in best.items())}
+            "details": "; ".join(f"{_name(p)} {m} {100 * s:.0f} %" for p, (m, s) in best.items())}
 
 
 def _dann_aligns(payload: dict) -> dict:
@@ -228,13 +228,13 @@ CLAIMS = [
           "{n} pairs, less accurate on {lost}.",
           _dann_aligns, lambda n: n["aligned"] == n["n"] and n["lost"] * 2 > n["n"]),
     Claim("accuracy_gap_closed", "08",
-          "In accuracy, the best method without target labels closes {best:.0%} of the source-only → oracle gap on "
+          "In accuracy, the best method without target labels closes {best_pct:.0f} % of the source-only → oracle gap on "
           "{pair} ({method}); per pair with a gap of 2 points or more: {details}. Half of it or more on {count} of "
           "{n} pairs.",
           lambda payload: _best_share(payload, "target_accuracy"), lambda n: n["best"] >= 0.5,
           mixed=lambda n: n["count"] < n["n"]),
     Claim("balanced_gap_stays_open", "08",
-          "In balanced accuracy no method without target labels closes half of the gap: the best is {best:.0%} on "
+          "In balanced accuracy no method without target labels closes half of the gap: the best is {best_pct:.0f} % on "
           "{pair} ({method}); per pair where the oracle is 2 points or more ahead: {details}.",
           lambda payload: _best_share(payload, "target_balanced_accuracy"), lambda n: n["best"] < 0.5),
     Claim("auc_does_not_move", "08",
