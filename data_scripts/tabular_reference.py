@@ -27,7 +27,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +77,7 @@ def spam_job(seed: int) -> dict:
     net, disc, _ = text.fit(vec, "source-only", text.TextConfig(), seed)
     plain = text.evaluate(net, disc, vec)
     corrected = text.label_shift_scores(net, vec)
-    source_priors, true_priors = (np.bincount(y, minlength=2) / len(y) for y in (vec.source.y_train, vec.target.y_train))
+    source_priors, true_priors = (reweighting.class_priors(y) for y in (vec.source.y_train, vec.target.y_train))
     exact = reweighting.adjust_probabilities(text.predict_proba(net, vec.xt_test), source_priors, true_priors)
     return {"pair": "->".join(SPAM), "seed": seed, "steps": text.TextConfig().steps,
             "source_only_accuracy": plain["target_accuracy"], "label_shift_accuracy": corrected["target_accuracy"],

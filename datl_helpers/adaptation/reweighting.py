@@ -36,6 +36,11 @@ def importance_weights(x_source: np.ndarray, x_target: np.ndarray, clip: float =
     return (w / w.mean()).astype(np.float32)
 
 
+def class_priors(y: np.ndarray, num_classes: int = 2) -> np.ndarray:
+    """The share of each class among the labels ``y``."""
+    return np.bincount(y, minlength=num_classes) / len(y)
+
+
 def adjust_probabilities(proba: np.ndarray, source_priors: np.ndarray, target_priors: np.ndarray) -> np.ndarray:
     """Bayes' rule under label shift: ``p_t(y|x) ∝ p_s(y|x) * π_t(y) / π_s(y)``, each row renormalised."""
     adjusted = proba * (np.asarray(target_priors) / np.asarray(source_priors))[None, :]
@@ -75,6 +80,5 @@ def bbse_priors(proba_target: np.ndarray, proba_val: np.ndarray, y_val: np.ndarr
     except np.linalg.LinAlgError:
         raise DatlError("the validation confusion matrix is singular (a class never predicted): BBSE cannot "
                         "invert it; use em_priors") from None
-    source_priors = np.bincount(y_val, minlength=k) / len(y_val)
-    priors = np.clip(w, 0, None) * source_priors
+    priors = np.clip(w, 0, None) * class_priors(y_val, k)
     return priors / priors.sum()

@@ -213,18 +213,6 @@ def fit(data: TabularData, method: str = "dann", config: TabularConfig | None = 
     return net, disc, history
 
 
-def target_proba(net: TabularNet, data: TabularData, method: str) -> tuple[np.ndarray, float | None]:
-    """The network's probabilities on the target's test patients; for ``label-shift`` re-weighted by the
-    target priors that EM estimates on the unlabelled target training patients (also returned: the
-    estimated share of the second class)."""
-    proba = predict_proba(net, data.xt_test)
-    if method != "label-shift":
-        return proba, None
-    source_priors = np.bincount(data.source.y_train, minlength=proba.shape[1]) / len(data.source.y_train)
-    priors = reweighting.em_priors(predict_proba(net, data.xt), source_priors)
-    return reweighting.adjust_probabilities(proba, source_priors, priors), float(priors[1])
-
-
 def scores(y: np.ndarray, proba: np.ndarray, prefix: str = "target_") -> dict[str, float]:
     """Accuracy, balanced accuracy, ROC AUC and Brier score (scikit-learn) of binary probabilities. The AUC
     ranks the rows by their log-odds, log p1 - log p0: the same order as p1, kept where p1 rounds to 1."""
@@ -285,19 +273,28 @@ def domain_accuracy(net: TabularNet, disc: DomainClassifier, data: TabularData) 
 
 
 def run_tabular(data: TabularData, method: str, seed: int = 0, config: TabularConfig | None = None) -> RunRow:
-    """One run: the seed, the target scores, source accuracy, domain accuracy, the kept step and seconds."""
+    """One run: the seed, the target scores, source accuracy, domain accuracy, the kept step and seconds.
+
+    ``label-shift`` trains source-only's network and scores its target probabilities re-weighted by the
+    target priors that EM estimates on the unlabelled target training patients (``estimated_positive_share``);
+    as a diagnostic that reads the target's training labels, it also scores them re-weighted by the exact
+    priors (``true_prior_*``)."""
     start = time.perf_counter()
     net, disc, history = fit(data, "source-only" if method == "label-shift" else method, config, seed)
-    proba, prior = target_proba(net, data, method)
+    proba = predict_proba(net, data.xt_test)
+    extra: dict = {}
+    if method == "label-shift":
+        source_priors = reweighting.class_priors(data.source.y_train, proba.shape[1])
+        priors = reweighting.em_priors(predict_proba(net, data.xt), source_priors)
+        exact = reweighting.adjust_probabilities(proba, source_priors,
+                                                 reweighting.class_priors(data.target.y_train, proba.shape[1]))
+        extra = {"estimated_positive_share": float(priors[1]),
+                 **scores(data.target.y_test, exact, prefix="true_prior_")}
+        proba = reweighting.adjust_probabilities(proba, source_priors, priors)
     row = {"seed": seed, **scores(data.target.y_test, proba),
            "source_accuracy": float((predict_proba(net, data.xs_test).argmax(1) == data.source.y_test).mean()),
            "domain_accuracy": domain_accuracy(net, disc, data),
-           "kept_step": max(h["step"] for h in history if h.get("kept"))}
-    if prior is not None:  # and, as a diagnostic that reads the target's training labels, the exact priors' scores
-        row["estimated_positive_share"] = prior
-        source_priors, true_priors = (np.bincount(y, minlength=2) / len(y) for y in (data.source.y_train, data.target.y_train))
-        exact = reweighting.adjust_probabilities(predict_proba(net, data.xt_test), source_priors, true_priors)
-        row.update(scores(data.target.y_test, exact, prefix="true_prior_"))
+           "kept_step": max(h["step"] for h in history if h.get("kept")), **extra}
     return {**row, "seconds": round(time.perf_counter() - start, 2)}
 
 

@@ -248,7 +248,7 @@ def label_shift_scores(net: TextNet, data: TextData) -> RunRow:
     """Target accuracy and AUC after the label-shift correction: the target's priors estimated by EM on
     the unlabelled target training texts, the test probabilities re-weighted by them (the AUC of a binary
     task does not move: the ranking is the same). Also the estimated share of the second class."""
-    source_priors = np.bincount(data.source.y_train, minlength=data.source.num_classes) / len(data.source.y_train)
+    source_priors = reweighting.class_priors(data.source.y_train, data.source.num_classes)
     priors = reweighting.em_priors(predict_proba(net, data.xt), source_priors)
     proba = reweighting.adjust_probabilities(predict_proba(net, data.xt_test), source_priors, priors)
     return {"target_accuracy": float((proba.argmax(1) == data.target.y_test).mean()),
